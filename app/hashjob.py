@@ -1,0 +1,76 @@
+"""Hashing many files in parallel, in input order, with a bounded number of files in flight.
+
+Worker processes read and hash the files themselves (only paths and small result dicts cross process
+boundaries). At most `workers * 4` chunks are pending at any time, so memory stays flat however many
+files there are. One file's failure becomes that file's error record; the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import islice
+
+from matcher.errors import MediaError, MediaTooLarge
+from matcher.hashing import HashOptions, hash_image_bytes
+
+CHUNK = 8
+Record = dict[str, object]
+
+
+def hash_file(path: str, options: HashOptions) -> Record:
+    """The output record for one file: its hashes, or {"path", "error", "code"}."""
+    try:
+        size = os.stat(path).st_size
+        if size > options.limits.max_bytes:
+            raise MediaTooLarge(f"file is {size:,} bytes; the limit is {options.limits.max_bytes:,} bytes")
+        with open(path, "rb") as fh:
+            data = fh.read(options.limits.max_bytes + 1)
+        hashes = hash_image_bytes(data, options)
+    except MediaError as exc:
+        return {"path": path, "error": exc.message, "code": exc.code}
+    except IsADirectoryError:
+        return {"path": path, "error": "is a folder (use --recursive to hash what it contains)", "code": "is_directory"}
+    except FileNotFoundError:
+        return {"path": path, "error": "no such file", "code": "not_found"}
+    except OSError as exc:
+        return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "code": "unreadable"}
+    return {"path": path, **hashes.to_dict()}
+
+
+def _hash_chunk(paths: list[str], options: HashOptions) -> list[Record]:
+    return [hash_file(p, options) for p in paths]
+
+
+def _init_worker() -> None:
+    # One process per core already: extra BLAS or OpenCV threads would only fight over the cores.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _chunks(paths: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(paths)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def hash_files(paths: Iterable[str], options: HashOptions, *, workers: int = 1) -> Iterator[Record]:
+    """Yield one record per path, in the order given."""
+    if workers <= 1:
+        for path in paths:
+            yield hash_file(path, options)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        pending: deque[Future[list[Record]]] = deque()
+        for chunk in _chunks(paths, CHUNK):
+            pending.append(pool.submit(_hash_chunk, chunk, options))
+            if len(pending) >= workers * 4:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()

@@ -1,0 +1,211 @@
+"""Safe decoding of untrusted image bytes into pixels, with limits that turn every bad input into a
+`MediaError` instead of a crash, a hang or an unbounded allocation.
+
+Only the formats a takedown list is about are opened (JPEG, PNG, WebP, GIF, BMP, TIFF): Pillow's other
+plugins (EPS through Ghostscript, PSD, ICO, ...) are never reached. Size is checked on the encoded bytes
+before parsing and on the header's dimensions before any pixel is decoded.
+
+EXIF orientation is applied by default: the hash describes the picture as people see it. Platforms bake
+the rotation into re-uploads and strip the tag, so hashing the displayed orientation is what makes an
+original and its re-shared copies agree. `orientation="ignore"` gives the raw stored pixels, which is
+what `pdqhash`/`imagehash` called on `Image.open(...)` see; PDQ's dihedral variants match either way.
+
+This module never writes the media anywhere and never logs its bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from matcher import sniff
+from matcher.errors import (
+    CorruptMedia,
+    EmptyMedia,
+    MediaTooLarge,
+    NotAnImage,
+    TooManyPixels,
+    ZeroSizedImage,
+)
+
+SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+# Our own pixel check runs on the header before decoding; Pillow's warning would only repeat it.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+Orientation = Literal["apply", "ignore"]
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Refusal thresholds. Defaults: 50 MB encoded, 100 megapixels decoded."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 100_000_000
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """One decoded still image. `image` keeps Pillow's own mode so that the imagehash family can
+    convert it to grey exactly as `imagehash` does; `rgb` is the uint8 array PDQ reads.
+
+    `scale` is the JPEG draft reduction used (1 = full resolution, 2, 4 or 8 on the fast path).
+    """
+
+    image: Image.Image
+    format: str
+    scale: int = 1
+    source_size: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        if self.source_size == (0, 0):
+            object.__setattr__(self, "source_size", self.image.size)
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+    @cached_property
+    def rgb(self) -> np.ndarray:
+        """H x W x 3 uint8, alpha dropped (as `Image.convert("RGB")` does, like the reference tools)."""
+        im = self.image if self.image.mode == "RGB" else self.image.convert("RGB")
+        return np.asarray(im)
+
+    @cached_property
+    def gray(self) -> Image.Image:
+        """Pillow 'L' image, converted from the decoded mode exactly as imagehash converts it."""
+        return self.image if self.image.mode == "L" else self.image.convert("L")
+
+
+def from_array(rgb: np.ndarray) -> DecodedImage:
+    """Wrap an existing H x W x 3 uint8 array (a video frame, a test image) as a DecodedImage."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 array, got shape {rgb.shape}")
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ZeroSizedImage("image has zero width or height")
+    return DecodedImage(image=Image.fromarray(rgb, "RGB"), format="ARRAY")
+
+
+def decode_image(
+    data: bytes,
+    *,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+    orientation: Orientation = "apply",
+    draft_min_side: int | None = None,
+) -> DecodedImage:
+    """Decode image bytes. Raises a `MediaError` subclass for anything that cannot be hashed.
+
+    `draft_min_side`: for JPEG, let libjpeg decode at 1/2, 1/4 or 1/8 scale as long as the shorter side
+    stays at least this many pixels (the fast path). None decodes at full resolution.
+    """
+    if not data:
+        raise EmptyMedia("no data: the input is empty")
+    if len(data) > limits.max_bytes:
+        raise MediaTooLarge(f"input is {len(data):,} bytes; the limit is {limits.max_bytes:,} bytes")
+    im = _open(data)
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ZeroSizedImage(f"image has zero size ({width}x{height})")
+    if width * height > limits.max_pixels:
+        raise TooManyPixels(
+            f"image is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}"
+        )
+    fmt = im.format or _format_of(data)
+    scale = _apply_draft(im, draft_min_side)
+    _load(im)
+    if orientation == "apply":
+        im, (width, height) = _oriented(im, (width, height))
+    return DecodedImage(image=im, format=fmt, scale=scale, source_size=(width, height))
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"image is too large to decode safely: {exc}") from None
+    except UnidentifiedImageError:
+        what = sniff.describe(data)
+        if _format_of(data):
+            raise CorruptMedia(f"{what}: the header is damaged and the image cannot be read") from None
+        raise NotAnImage(
+            f"not a supported image (JPEG, PNG, WebP, GIF, BMP, TIFF): the data looks like {what}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted bytes is a corrupt input
+        raise CorruptMedia(f"cannot parse image header: {type(exc).__name__}: {exc}") from None
+
+
+def _format_of(data: bytes) -> str:
+    """The supported format the magic bytes claim, or '' (used to tell corrupt from foreign data)."""
+    head = data[:16]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(b"BM"):
+        return "BMP"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    return ""
+
+
+def _apply_draft(im: Image.Image, draft_min_side: int | None) -> int:
+    if draft_min_side is None or im.format != "JPEG":
+        return 1
+    width, height = im.size
+    # draft() picks the largest DCT reduction that keeps both sides >= the requested size.
+    wanted = max(1, draft_min_side)
+    ratio = min(width, height) / wanted
+    if ratio < 2:
+        return 1
+    request = (max(1, int(width / ratio)), max(1, int(height / ratio)))
+    result = im.draft(im.mode if im.mode in ("RGB", "L") else None, request)
+    if result is None:
+        return 1
+    return max(1, round(width / im.size[0]))
+
+
+def _load(im: Image.Image) -> None:
+    try:
+        im.load()
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"image is too large to decode safely: {exc}") from None
+    except MemoryError:
+        raise TooManyPixels("image needs more memory to decode than is available") from None
+    except Exception as exc:  # noqa: BLE001 - truncated or damaged data raises many exception types
+        raise CorruptMedia(f"truncated or corrupt {im.format or 'image'} data: {exc}") from None
+    if im.width <= 0 or im.height <= 0:
+        raise ZeroSizedImage(f"image has zero size ({im.width}x{im.height})")
+
+
+def _oriented(im: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int]]:
+    """Apply the EXIF orientation tag; returns the image and its source size as displayed."""
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block must not stop hashing; it has no orientation
+        return im, size
+    if orientation in (None, 1):
+        return im, size
+    try:
+        rotated = ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001
+        return im, size
+    swapped = orientation in (5, 6, 7, 8)
+    return rotated, (size[1], size[0]) if swapped else size

@@ -1,0 +1,32 @@
+"""dHash (difference hash), 64 bits, bit-identical to `imagehash.dhash` (hash_size 8).
+
+9x8 grey LANCZOS thumbnail -> one bit per horizontally adjacent pair: right brighter than left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from matcher.bits import bits_to_words, words_to_hexes
+from matcher.decode import DecodedImage
+from matcher.signal import ImageSignal, SignalValue
+from matcher.thumbnail import thumbnails
+
+
+def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
+    """(N, 1) uint64 dHash words."""
+    pixels = thumbnails(images, 9, 8)
+    diff = pixels[:, :, 1:] > pixels[:, :, :-1]
+    return bits_to_words(diff.reshape(len(images), 64))
+
+
+class DHash(ImageSignal):
+    name = "dhash"
+    bits = 64
+    description = "dHash (imagehash.dhash): horizontal gradients of a 9x8 grey thumbnail"
+
+    @classmethod
+    def hash_images(cls, images: Sequence[DecodedImage]) -> list[SignalValue]:
+        return [SignalValue(h) for h in words_to_hexes(hash_batch(images))]
