@@ -16,6 +16,7 @@ This module never writes the media anywhere and never logs its bytes.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -139,6 +140,9 @@ def _open(data: bytes) -> Image.Image:
         raise TooManyPixels(f"image is too large to decode safely: {exc}") from None
     except UnidentifiedImageError:
         what = sniff.describe(data)
+        size = _header_size(data)
+        if size is not None and 0 in size:
+            raise ZeroSizedImage(f"{what}: the header says the image is {size[0]}x{size[1]} pixels") from None
         if _format_of(data):
             raise CorruptMedia(f"{what}: the header is damaged and the image cannot be read") from None
         raise NotAnImage(
@@ -164,6 +168,38 @@ def _format_of(data: bytes) -> str:
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "TIFF"
     return ""
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read straight from a PNG, GIF, BMP or JPEG header, for errors Pillow won't explain."""
+    fmt = _format_of(data)
+    try:
+        if fmt == "PNG" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if fmt == "GIF":
+            return struct.unpack("<HH", data[6:10])
+        if fmt == "BMP" and len(data) >= 26:
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if fmt == "JPEG":
+            return _jpeg_frame_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_frame_size(data: bytes) -> tuple[int, int] | None:
+    at = 2
+    while at + 9 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        length = struct.unpack(">H", data[at + 2 : at + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        at += 2 + length
+    return None
 
 
 def _apply_draft(im: Image.Image, draft_min_side: int | None) -> int:
