@@ -25,6 +25,7 @@ def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
 class AHash(ImageSignal):
     name = "ahash"
     bits = 64
+    thumbnail = (8, 8)
     description = "aHash (imagehash.average_hash): 8x8 grey thumbnail against its mean"
 
     @classmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
@@ -66,6 +66,8 @@ class DecodedImage:
     format: str
     scale: int = 1
     source_size: tuple[int, int] = (0, 0)
+    # Grey thumbnails by (width, height), filled by matcher.thumbnail so several hashes share one pass.
+    thumbnails: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.source_size == (0, 0):

@@ -25,6 +25,7 @@ def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
 class DHash(ImageSignal):
     name = "dhash"
     bits = 64
+    thumbnail = (9, 8)
     description = "dHash (imagehash.dhash): horizontal gradients of a 9x8 grey thumbnail"
 
     @classmethod

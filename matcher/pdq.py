@@ -13,7 +13,8 @@ DCT, without re-hashing pixels.
 
 There is no resize-first shortcut here: an area resize to 512 px before the tent was measured slower
 than this exact path (it reads every pixel too, and then some). The fast path for large files is JPEG
-draft decoding in `matcher.decode`, which skips most of the decoder's work instead.
+draft decoding in `matcher.decode`, which skips most of the decoder's work; the tent weights are then
+integrated over each reduced pixel's footprint, so the hash stays close to the full-resolution one.
 
 Outputs agree with `pdqhash.compute` on the same RGB array except where a DCT coefficient lies within
 float rounding of the median (a fraction of a percent of images, 1-2 bits).
@@ -87,11 +88,20 @@ def _box_operator(n: int) -> sp.csr_matrix:
 
 
 @lru_cache(maxsize=512)
-def _tent(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(64 x n weights, band starts, band stops): box filter twice, then the reference's decimation."""
-    box = _box_operator(n)
-    picks = (((np.arange(64) + 0.5) * n) / 64).astype(np.int64)
+def _tent(n: int, n_full: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(64 x n weights, band starts, band stops): box filter twice, then the reference's decimation.
+
+    With `n_full`, the n samples are a 1/s-scale decode (JPEG draft) of n_full samples: the weights are
+    the full-resolution ones summed over each small pixel's footprint of s full pixels, so the hash
+    approximates the full-resolution one instead of hashing a smaller image (which shifts the sampling
+    grid and narrows the tent by a factor s, and moves PDQ 10-40 bits).
+    """
+    size = n if n_full is None else n_full
+    box = _box_operator(size)
+    picks = (((np.arange(64) + 0.5) * size) / 64).astype(np.int64)
     weights = (box[picks] @ box).toarray()
+    if n_full is not None and n_full != n:
+        weights = _block_sum(weights, n)
     nonzero = weights != 0
     starts = nonzero.argmax(axis=1)
     stops = n - nonzero[:, ::-1].argmax(axis=1)
@@ -100,11 +110,25 @@ def _tent(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out, starts, stops
 
 
-def downsample64(rgb: np.ndarray) -> np.ndarray:
-    """The reference's 64x64 float luma buffer (tent-filtered and decimated) for an H x W x 3 array."""
+def _block_sum(weights: np.ndarray, n: int) -> np.ndarray:
+    """Sum (64, n_full) weights over runs of s columns, s the draft scale with ceil(n_full / s) == n."""
+    n_full = weights.shape[1]
+    scale = max(1, round(n_full / n))
+    if -(-n_full // scale) != n:
+        raise ValueError(f"{n} samples are not a 1/{scale} scale of {n_full}")
+    padded = np.pad(weights, ((0, 0), (0, n * scale - n_full)))
+    return padded.reshape(64, n, scale).sum(axis=2)
+
+
+def downsample64(rgb: np.ndarray, full_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The reference's 64x64 float luma buffer (tent-filtered and decimated) for an H x W x 3 array.
+
+    `full_shape` (H, W): the array is a reduced-scale decode of an image this size (see `_tent`).
+    """
     height, width = rgb.shape[:2]
-    rows, starts, stops = _tent(height)
-    cols, _, _ = _tent(width)
+    full_h, full_w = full_shape if full_shape is not None else (None, None)
+    rows, starts, stops = _tent(height, full_h)
+    cols, _, _ = _tent(width, full_w)
     flat = rgb.reshape(height, width * 3)
     reduced = np.empty((64, width * 3), dtype=np.float32)
     for i in range(64):
@@ -162,7 +186,9 @@ def dihedral_coeffs(coeffs: np.ndarray) -> np.ndarray:
     return np.stack(variants, axis=1)
 
 
-def _buffers(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _buffers(
+    images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Stack the 64x64 buffers; also return which images are too small to hash."""
     out = np.zeros((len(images), 64, 64), dtype=np.float32)
     too_small = np.zeros(len(images), dtype=bool)
@@ -172,13 +198,19 @@ def _buffers(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if min(rgb.shape[:2]) < MIN_HASHABLE_DIM:
             too_small[n] = True
             continue
-        out[n] = downsample64(rgb)
+        out[n] = downsample64(rgb, full_shapes[n] if full_shapes else None)
     return out, too_small
 
 
-def hash_batch(images: list[np.ndarray]) -> PdqBatch:
-    """PDQ hashes and quality scores of many RGB uint8 arrays (any sizes)."""
-    buffers, too_small = _buffers(images)
+def hash_batch(
+    images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
+) -> PdqBatch:
+    """PDQ hashes and quality scores of many RGB uint8 arrays (any sizes).
+
+    `full_shapes[n]` (H, W), where given, says image n is a reduced-scale (JPEG draft) decode of an
+    image that size; the hash then approximates the full-resolution one.
+    """
+    buffers, too_small = _buffers(images, full_shapes)
     words = dct_to_words(dct16(buffers))
     q = quality(buffers)
     words[too_small] = 0
@@ -186,9 +218,11 @@ def hash_batch(images: list[np.ndarray]) -> PdqBatch:
     return PdqBatch(words=words, quality=q)
 
 
-def hash_batch_dihedral(images: list[np.ndarray]) -> PdqBatch:
+def hash_batch_dihedral(
+    images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
+) -> PdqBatch:
     """Like hash_batch, but `words` is (N, 8, 4): the eight dihedral variants of each image."""
-    buffers, too_small = _buffers(images)
+    buffers, too_small = _buffers(images, full_shapes)
     coeffs = dihedral_coeffs(dct16(buffers))
     n = len(images)
     words = dct_to_words(coeffs.reshape(n * 8, 16, 16)).reshape(n, 8, 4)
@@ -211,6 +245,13 @@ class Pdq(ImageSignal):
 
     @classmethod
     def hash_images(cls, images: Sequence[DecodedImage]) -> list[SignalValue]:
-        batch = hash_batch([im.rgb for im in images])
+        batch = hash_batch([im.rgb for im in images], [_full_shape(im) for im in images])
         hexes = words_to_hexes(batch.words)
         return [SignalValue(h, int(q)) for h, q in zip(hexes, batch.quality, strict=True)]
+
+
+def _full_shape(image: DecodedImage) -> tuple[int, int] | None:
+    if image.scale == 1:
+        return None
+    width, height = image.source_size
+    return height, width

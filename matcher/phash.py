@@ -30,6 +30,7 @@ def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
 class PHash(ImageSignal):
     name = "phash"
     bits = 64
+    thumbnail = (32, 32)
     description = "pHash (imagehash.phash): DCT of a 32x32 grey thumbnail"
 
     @classmethod

@@ -61,6 +61,8 @@ class ImageSignal(SignalType):
     """A perceptual hash of decoded pixels: close hashes mean similar pictures."""
 
     perceptual = True
+    # The grey thumbnail (width, height) the kind reads, if any: made for all kinds in one pass.
+    thumbnail: ClassVar[tuple[int, int] | None] = None
 
     @classmethod
     @abstractmethod
