@@ -27,7 +27,7 @@ corpus: $(BIN)/.installed
 # Main job: hash the sample images (the developer corpus) with all default signals.
 run: corpus
 	mkdir -p data
-	$(BIN)/takedown hash --recursive $(CORPUS)/img --out data/sample-hashes.jsonl
+	$(BIN)/takedown hash --recursive --skip-unsupported $(CORPUS)/img --out data/sample-hashes.jsonl
 	@echo "hashes written to data/sample-hashes.jsonl"; head -n 2 data/sample-hashes.jsonl
 
 # The whole test suite, slow tests included (they build the corpus on first use).

@@ -80,6 +80,10 @@ def hash_command(
     ] = False,
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.", min=1)] = DecodeLimits.max_bytes,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this.", min=1)] = DecodeLimits.max_pixels,
+    skip_unsupported: Annotated[
+        bool,
+        typer.Option("--skip-unsupported", help="Leave out files that are not media (notes, PDFs) instead of failing."),
+    ] = False,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: when stderr is a terminal).")
     ] = None,
@@ -100,23 +104,26 @@ def hash_command(
     stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
     started = time.monotonic()
     codes: Counter[str] = Counter()
-    total = 0
+    total = skipped = 0
     try:
         writer = make_writer(fmt.value, stream, chosen)
         records = hash_files(iter_files(paths, recursive=recursive), options, workers=n_workers)
         with _progress(show, paths, recursive) as advance:
             for record in records:
-                writer.write(record)
                 total += 1
+                advance()
+                if skip_unsupported and record.get("code") == "not_an_image":
+                    skipped += 1
+                    continue
+                writer.write(record)
                 if "error" in record:
                     codes[str(record["code"])] += 1
-                advance()
     finally:
         if out:
             stream.close()
         else:
             stream.flush()
-    _summary(total, codes, time.monotonic() - started)
+    _summary(total, skipped, codes, time.monotonic() - started)
     if codes:
         raise typer.Exit(1)
 
@@ -153,10 +160,14 @@ class _progress:
             self.bar.stop()
 
 
-def _summary(total: int, codes: Counter[str], seconds: float) -> None:
+def _summary(total: int, skipped: int, codes: Counter[str], seconds: float) -> None:
     rate = total / seconds if seconds > 0 else 0.0
     failed = sum(codes.values())
-    line = f"{total} files, {total - failed} hashed, {failed} failed in {seconds:.1f} s ({rate:.1f} files/s)"
+    hashed = total - failed - skipped
+    line = f"{total} files, {hashed} hashed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped (not media)"
+    line += f" in {seconds:.1f} s ({rate:.1f} files/s)"
     if codes:
         line += " — " + ", ".join(f"{c}: {n}" for c, n in codes.most_common())
     err.print(line, highlight=False)

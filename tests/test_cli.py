@@ -49,6 +49,19 @@ def test_jsonl_streams_one_record_per_file(tree):
     assert "6 files, 5 hashed, 1 failed" in run.stderr
 
 
+def test_skip_unsupported_leaves_out_non_media_without_failing(tree):
+    run = takedown("hash", str(tree), "-r", "--skip-unsupported")
+    assert run.returncode == 0, run.stderr
+    names = [Path(json.loads(line)["path"]).name for line in run.stdout.splitlines()]
+    assert "notes.txt" not in names and len(names) == 5
+    assert "6 files, 5 hashed, 0 failed, 1 skipped (not media)" in run.stderr
+    corrupt = tree.parent / "corrupt-evidence"
+    corrupt.mkdir(exist_ok=True)
+    (corrupt / "cut.jpg").write_bytes((tree / "a.jpg").read_bytes()[:3000])
+    run = takedown("hash", str(corrupt), "--skip-unsupported")
+    assert run.returncode == 1 and json.loads(run.stdout)["code"] == "corrupt"  # damaged media still fails
+
+
 def test_without_recursive_only_the_top_folder(tree):
     run = takedown("hash", str(tree))
     names = [Path(json.loads(line)["path"]).name for line in run.stdout.splitlines()]
