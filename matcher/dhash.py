@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from matcher.bits import bits_to_words, words_to_hexes
+from matcher.bits import bits_to_words
 from matcher.decode import DecodedImage
-from matcher.signal import ImageSignal, SignalValue
+from matcher.signal import PackedImageSignal
 from matcher.thumbnail import thumbnails
 
 
@@ -22,12 +22,9 @@ def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
     return bits_to_words(diff.reshape(len(images), 64))
 
 
-class DHash(ImageSignal):
+class DHash(PackedImageSignal):
     name = "dhash"
     bits = 64
     thumbnail = (9, 8)
     description = "dHash (imagehash.dhash): horizontal gradients of a 9x8 grey thumbnail"
-
-    @classmethod
-    def hash_images(cls, images: Sequence[DecodedImage]) -> list[SignalValue]:
-        return [SignalValue(h) for h in words_to_hexes(hash_batch(images))]
+    words = staticmethod(hash_batch)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.fftpack
 
-from matcher.bits import bits_to_words, words_to_hexes
+from matcher.bits import bits_to_words
 from matcher.decode import DecodedImage
-from matcher.signal import ImageSignal, SignalValue
+from matcher.signal import PackedImageSignal
 from matcher.thumbnail import thumbnails
 
 
@@ -27,12 +27,9 @@ def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
     return bits_to_words(low > median)
 
 
-class PHash(ImageSignal):
+class PHash(PackedImageSignal):
     name = "phash"
     bits = 64
     thumbnail = (32, 32)
     description = "pHash (imagehash.phash): DCT of a 32x32 grey thumbnail"
-
-    @classmethod
-    def hash_images(cls, images: Sequence[DecodedImage]) -> list[SignalValue]:
-        return [SignalValue(h) for h in words_to_hexes(hash_batch(images))]
+    words = staticmethod(hash_batch)

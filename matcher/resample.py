@@ -87,7 +87,7 @@ def resize_many(grey: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarr
         stop = min(start + _ROWS_PER_BLOCK, row_hi)
         across[start - row_lo : stop - row_lo] = _round_clip(grey[start:stop].astype(np.float64) @ stacked)
     out, col = [], 0
-    for (w, h), hz, vt in zip(sizes, horizontal, vertical, strict=True):
+    for (w, _), hz, vt in zip(sizes, horizontal, vertical, strict=True):
         if hz is None:
             rows = grey[row_lo:row_hi]
         else:

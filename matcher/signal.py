@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from matcher.bits import is_hex
+import numpy as np
+
+from matcher.bits import is_hex, words_to_hexes
 from matcher.decode import DecodedImage
 
 
@@ -71,3 +73,15 @@ class ImageSignal(SignalType):
     @classmethod
     def hash_image(cls, image: DecodedImage) -> SignalValue:
         return cls.hash_images([image])[0]
+
+
+class PackedImageSignal(ImageSignal):
+    """An image signal whose algorithm is one batched function from images to packed uint64 words."""
+
+    @staticmethod
+    @abstractmethod
+    def words(images: Sequence[DecodedImage]) -> np.ndarray: ...
+
+    @classmethod
+    def hash_images(cls, images: Sequence[DecodedImage]) -> list[SignalValue]:
+        return [SignalValue(h) for h in words_to_hexes(cls.words(images))]

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import pywt
 
-from matcher.bits import bits_to_words, words_to_hexes
+from matcher.bits import bits_to_words
 from matcher.decode import DecodedImage
-from matcher.signal import ImageSignal, SignalValue
+from matcher.signal import PackedImageSignal
 from matcher.thumbnail import thumbnails
 
 _HASH_SIZE = 8
@@ -48,11 +48,8 @@ def hash_batch(images: Sequence[DecodedImage]) -> np.ndarray:
     return out
 
 
-class WHash(ImageSignal):
+class WHash(PackedImageSignal):
     name = "whash"
     bits = 64
     description = "wHash (imagehash.whash): Haar wavelet LL band of a power-of-two grey thumbnail"
-
-    @classmethod
-    def hash_images(cls, images: Sequence[DecodedImage]) -> list[SignalValue]:
-        return [SignalValue(h) for h in words_to_hexes(hash_batch(images))]
+    words = staticmethod(hash_batch)
