@@ -1,0 +1,523 @@
+"""List files in and out: our JSON Lines and CSV, and python-threatexchange's signal lines.
+
+Readers stream: they take an iterable of lines, keep one row in memory at a time and yield one
+`RowResult` per non-blank row, the validated record or the reason it was refused, with the physical
+line (from 1) it starts on. A bad row never stops a file; only a file that cannot be read at all (no
+CSV header, unknown CSV columns, undecodable text) raises. Writers emit what the readers read back
+unchanged. This module must never read a whole file into memory, touch the store or open files itself.
+
+The python-threatexchange formats, as read in the facebook/ThreatExchange repository at commit baefb4e
+(paths below are under python-threatexchange/threatexchange/):
+- Signal lines are what its `threatexchange hash` command prints (cli/hash_cmd.py): the
+  signal type's name, one space, the signal string. Type names come from the class names
+  (SignalType.get_name in signal_type/signal_base.py drops the "Signal" suffix and
+  converts CamelCase to snake_case): PdqSignal is "pdq" (signal_type/pdq/signal.py; it prints no hash
+  for quality below 50), VideoMD5Signal is "video_md5" (signal_type/md5.py), VideoSHA256Signal is
+  "video_sha256" (signal_type/sha256.py), and the vPDQ extension's VPDQSignal is "vpdq"
+  (extensions/vpdq/vpdq.py). Older releases also had a "photo_md5" type. We read these, plus our own
+  signal names ("md5", "phash", ...) as image hashes. Non-hash types (url, raw_text, ...) are refused.
+- A vPDQ signal string (extensions/vpdq/vpdq_util.py, vpdq_to_json / json_to_vpdq and
+  VpdqCompactFeature) is a JSON array, written by json.dumps with its default separators, of one
+  string per sampled frame: "<64 hex PDQ>,<quality 0..100>,<timestamp in seconds>". Frame numbers are
+  not kept. Upstream writes the timestamp with the format spec ".3" (three significant digits, so
+  123.4 s becomes "1.23e+02"); any float text parses. `format_vpdq` writes Python's shortest exact
+  float text instead, so our own round trip loses nothing, and upstream parses it the same way. The
+  earlier form (before September 2022: a JSON object keyed by frame number) is refused.
+- Upstream ignores vPDQ frames below quality 50 when it matches (prepare_vpdq_feature); likewise
+  `read_threatexchange` drops them and keeps the video if any frame is left, since a black intro frame
+  is usual and would otherwise refuse the whole video.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any
+
+from index.model import EntryRecord, FrameHash, RowResult
+from index.validate import LABEL_SEPARATOR, MIN_PDQ_QUALITY, InvalidEntry, normalize_hash, validate_record
+from matcher.registry import SIGNAL_TYPES, signal_type
+
+JSONL, CSV, TE = "jsonl", "csv", "te"
+FORMATS = (JSONL, CSV, TE)
+
+# Columns our own exports and `takedown hash` write for people to read; read_csv skips them.
+INFO_COLUMNS = frozenset(
+    {
+        "path",
+        "format",
+        "width",
+        "height",
+        "added_at",
+        "added_by",
+        "revoked_at",
+        "revoked_by",
+        "revoke_reason",
+        "list",
+        "error",
+        "code",
+    }
+)
+FRAMES_COLUMN = "frames"
+
+# python-threatexchange signal type -> (our signal, kind). Our own names read as image hashes.
+TE_SIGNALS: dict[str, tuple[str, str]] = {
+    **{name: (name, "image") for name in SIGNAL_TYPES},
+    "photo_md5": ("md5", "image"),
+    "video_md5": ("md5", "video"),
+    "video_sha256": ("sha256", "video"),
+}
+VPDQ = "vpdq"
+TE_TYPES = frozenset(TE_SIGNALS) | {VPDQ}
+
+_EXTENSIONS = {".jsonl": JSONL, ".json": JSONL, ".ndjson": JSONL, ".csv": CSV, ".txt": TE, ".te": TE}
+_BOM = "\ufeff"
+
+
+class FormatError(ValueError):
+    """A whole file is unusable (no header, unknown columns, unknown format): no row would be right."""
+
+
+# --- common -------------------------------------------------------------------------------------------
+
+
+def _row(line: int, build: Callable[..., EntryRecord], *args: object) -> RowResult:
+    try:
+        return RowResult(line, record=validate_record(build(*args)))
+    except InvalidEntry as exc:
+        return RowResult(line, error=str(exc))
+
+
+def _split_labels(value: object) -> tuple[str, ...]:
+    """Labels as files carry them: a list of strings, or one ";"-separated string."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.split(LABEL_SEPARATOR))
+    if isinstance(value, list):
+        return tuple(value)  # validate_record checks each is a string
+    raise InvalidEntry(
+        f"labels: expected a list of strings or a ';'-separated string, got {type(value).__name__}"
+    )
+
+
+def _hashing_failed(error: object) -> InvalidEntry:
+    # The message comes from the file: keep the reason one line whatever it holds.
+    return InvalidEntry(f"the hashing run failed for this file: {' '.join(str(error).split())[:300]}")
+
+
+def _default_kind(kind: object, frames: tuple[FrameHash, ...]) -> object:
+    # Only a video has frames, so frames without a kind say which kind it is.
+    if kind is None or kind == "":
+        return "video" if frames else "image"
+    return kind
+
+
+# --- JSON Lines ---------------------------------------------------------------------------------------
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[RowResult]:
+    """Rows of our JSON Lines (`takedown hash` output or an export), one object per line."""
+    for number, line in enumerate(lines, start=1):
+        text = line.lstrip(_BOM) if number == 1 else line
+        if text.strip():
+            yield _row(number, _jsonl_record, text)
+
+
+def _jsonl_record(text: str) -> EntryRecord:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidEntry(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise InvalidEntry("invalid JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise InvalidEntry(f"expected a JSON object, got {type(obj).__name__}")
+    if obj.get("error") is not None:
+        raise _hashing_failed(obj["error"])
+    return _mapping_record(obj)
+
+
+def _mapping_record(obj: Mapping[str, object]) -> EntryRecord:
+    external_id = next((obj[k] for k in ("id", "external_id", "path") if obj.get(k) is not None), None)
+    if external_id is None:
+        raise InvalidEntry('id: missing (give "id", "external_id" or "path")')
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        external_id = str(external_id)  # numeric ids from other tools' JSON
+    frames = _jsonl_frames(obj.get(FRAMES_COLUMN))
+    return EntryRecord(
+        external_id=external_id,  # type: ignore[arg-type]  # validate_record reports non-strings
+        signals={name: obj[name] for name in SIGNAL_TYPES if obj.get(name) is not None},  # type: ignore[misc]
+        qualities={
+            name: obj[f"{name}_quality"]  # type: ignore[misc]
+            for name in SIGNAL_TYPES
+            if obj.get(f"{name}_quality") is not None
+        },
+        labels=_split_labels(obj.get("labels")),
+        kind=_default_kind(obj.get("kind"), frames),  # type: ignore[arg-type]
+        frames=frames,
+    )
+
+
+def _jsonl_frames(value: object) -> tuple[FrameHash, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return parse_vpdq(value)
+    if not isinstance(value, list):
+        raise InvalidEntry(f"frames: expected a list of {{t, pdq, quality}}, got {type(value).__name__}")
+    frames = []
+    for number, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            raise InvalidEntry(f"frame {number}: expected an object with t, pdq and quality")
+        # Wrong types are left for validate_record, which reports them for frames from any source.
+        frames.append(FrameHash(t=item.get("t"), pdq=item.get("pdq"), quality=item.get("quality")))
+    return tuple(frames)
+
+
+def write_jsonl(
+    records: Iterable[EntryRecord],
+    stream: IO[str],
+    extra: Callable[[EntryRecord], dict[str, object]] | None = None,
+) -> int:
+    """One JSON object per record: id, kind, labels, signals and qualities, frames (videos), then
+    `extra(record)`'s fields. Records are expected validated (validate_record): that is what makes the
+    output read back equal. Returns how many records were written."""
+    count = 0
+    for record in records:
+        obj: dict[str, object] = {"id": record.external_id, "kind": record.kind}
+        obj["labels"] = list(record.labels)
+        for name, value in record.signals.items():
+            obj[name] = value
+            if name in record.qualities:
+                obj[f"{name}_quality"] = record.qualities[name]
+        if record.frames:
+            obj[FRAMES_COLUMN] = [_frame_object(f) for f in record.frames]
+        if extra is not None:
+            _merge_extra(obj, extra(record))
+        stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+        count += 1
+    return count
+
+
+def _frame_object(frame: FrameHash) -> dict[str, object]:
+    obj: dict[str, object] = {"t": frame.t, "pdq": frame.pdq}
+    if frame.quality is not None:
+        obj["quality"] = frame.quality
+    return obj
+
+
+def _merge_extra(obj: dict[str, object], fields: Mapping[str, object]) -> None:
+    # An extra field named like one of ours would silently replace the entry's own data.
+    clash = sorted(set(fields) & set(obj))
+    if clash:
+        raise ValueError(f"extra fields would overwrite the entry's own: {', '.join(clash)}")
+    obj.update(fields)
+
+
+# --- CSV ----------------------------------------------------------------------------------------------
+
+# What each CSV column is: (role, signal name or column name).
+_Column = tuple[str, str]
+
+
+def read_csv(stream: Iterable[str]) -> Iterator[RowResult]:
+    """Rows of a CSV list with a header row (line 1). FormatError if the header cannot be used.
+
+    Open files with newline="" so that quoted cells may hold line breaks."""
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FormatError("empty file: a CSV list needs a header row") from None
+    except csv.Error as exc:
+        raise FormatError(f"line 1: unreadable header: {exc}") from None
+    return _csv_rows(reader, _csv_columns(header))
+
+
+def _csv_rows(reader: Any, columns: list[_Column]) -> Iterator[RowResult]:
+    last_line = reader.line_num  # a csv.reader: line_num counts physical lines read so far
+    while True:
+        start = last_line + 1  # a quoted cell may span lines: report where the row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a cell over the csv module's size limit; the reader goes on
+            last_line = reader.line_num
+            yield RowResult(start, error=f"unreadable CSV row: {exc}")
+            continue
+        last_line = reader.line_num
+        if any(cell.strip() for cell in row):
+            yield _row(start, _csv_record, row, columns)
+
+
+def _csv_columns(header: Sequence[str]) -> list[_Column]:
+    names = [cell.strip().lower() for cell in header]
+    if names:
+        names[0] = names[0].lstrip(_BOM)
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise FormatError(f"columns named twice: {', '.join(repeated)}")
+    id_column = next((c for c in ("id", "external_id", "path") if c in names), None)
+    if id_column is None:
+        raise FormatError("no id column (name it id or external_id)")
+    if "id" in names and "external_id" in names:
+        raise FormatError("both id and external_id columns: keep one")
+    columns = [_csv_column(name, id_column) for name in names]
+    unknown = [name for (role, name) in columns if role == "unknown"]
+    if unknown:
+        raise FormatError(
+            f"unknown columns: {', '.join(unknown)}; known: id, kind, labels, {FRAMES_COLUMN}, "
+            f"{', '.join(SIGNAL_TYPES)}, <signal>_quality, "
+            f"and informational ones ({', '.join(sorted(INFO_COLUMNS))})"
+        )
+    if not any(role in ("signal", "frames") for role, _ in columns):
+        raise FormatError(f"no signal column: name one of {', '.join(SIGNAL_TYPES)} or {FRAMES_COLUMN}")
+    orphans = [name for role, name in columns if role == "quality" and name not in names]
+    if orphans:
+        listed = ", ".join(f"{name}_quality" for name in orphans)
+        raise FormatError(f"quality columns without their hash column: {listed}")
+    return columns
+
+
+def _csv_column(name: str, id_column: str) -> _Column:
+    if name == id_column:
+        return ("id", name)
+    if name in SIGNAL_TYPES:
+        return ("signal", name)
+    if name.endswith("_quality") and name.removesuffix("_quality") in SIGNAL_TYPES:
+        return ("quality", name.removesuffix("_quality"))
+    if name in ("kind", "labels", FRAMES_COLUMN, "error"):
+        return (name, name)
+    if name in INFO_COLUMNS:
+        return ("ignore", name)
+    if not name:
+        return ("unnamed", name)
+    return ("unknown", name)
+
+
+def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
+    if len(row) > len(columns):
+        raise InvalidEntry(f"{len(row)} cells, but the header names {len(columns)} columns")
+    fields: dict[str, str] = {}
+    signals: dict[str, str] = {}
+    qualities: dict[str, int] = {}
+    for position, (cell, (role, name)) in enumerate(zip(row, columns, strict=False), start=1):
+        value = cell.strip()
+        if not value or role == "ignore":
+            continue  # an empty cell means "absent"
+        if role == "signal":
+            signals[name] = value
+        elif role == "quality":
+            qualities[name] = _int_cell(f"{name}_quality", value)
+        elif role == "unnamed":
+            raise InvalidEntry(f"a value in column {position}, which the header leaves unnamed")
+        else:
+            fields[role] = value
+    if "error" in fields:
+        raise _hashing_failed(fields["error"])
+    frames = parse_vpdq(fields[FRAMES_COLUMN]) if FRAMES_COLUMN in fields else ()
+    return EntryRecord(
+        external_id=fields.get("id", ""),
+        signals=signals,
+        qualities=qualities,
+        labels=_split_labels(fields.get("labels")),
+        kind=_default_kind(fields.get("kind"), frames),  # type: ignore[arg-type]
+        frames=frames,
+    )
+
+
+def _int_cell(column: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidEntry(f"{column}: not an integer: {value[:40]!r}") from None
+
+
+def write_csv(
+    records: Iterable[EntryRecord],
+    stream: IO[str],
+    signals: Sequence[str],
+    extra_columns: Sequence[str] = (),
+    extra: Callable[[EntryRecord], dict[str, object]] | None = None,
+    *,
+    frames: bool = False,
+) -> int:
+    """A header, then one row per record: id, kind, labels, each signal (pdq followed by pdq_quality),
+    with frames=True a frames column (the vPDQ string), then `extra_columns` filled from `extra(record)`.
+
+    Records are expected validated, as for write_jsonl. Signals not listed are left out on purpose (an
+    export of chosen kinds). A record whose frames or quality has no column raises ValueError rather than
+    being written incomplete. Returns the row count.
+    """
+    columns = _csv_header(signals, extra_columns, frames)
+    writer = csv.writer(stream)
+    writer.writerow(columns)
+    count = 0
+    for record in records:
+        cells = _csv_cells(record, signals, frames)
+        if extra is not None:
+            cells.update(_extra_cells(extra(record), extra_columns))
+        writer.writerow([cells.get(c, "") for c in columns])
+        count += 1
+    return count
+
+
+def _csv_header(signals: Sequence[str], extra_columns: Sequence[str], frames: bool) -> list[str]:
+    columns = ["id", "kind", "labels"]
+    for name in signals:
+        columns.append(signal_type(name).name)
+        if name == "pdq":
+            columns.append("pdq_quality")
+    if frames:
+        columns.append(FRAMES_COLUMN)
+    # Anything else would make read_csv refuse the file we are writing.
+    unreadable = [c for c in extra_columns if c not in INFO_COLUMNS or c == "error"]
+    if unreadable:
+        raise ValueError(f"extra columns read_csv would not accept: {', '.join(unreadable)}")
+    if len(set(columns + list(extra_columns))) != len(columns) + len(extra_columns):
+        raise ValueError("a column is named twice")
+    return columns + list(extra_columns)
+
+
+def _csv_cells(record: EntryRecord, signals: Sequence[str], frames: bool) -> dict[str, object]:
+    cells: dict[str, object] = {
+        "id": record.external_id,
+        "kind": record.kind,
+        "labels": LABEL_SEPARATOR.join(record.labels),
+    }
+    for name in signals:
+        if name in record.signals:
+            cells[name] = record.signals[name]
+    for name, quality in record.qualities.items():
+        if name not in signals:
+            continue
+        if name != "pdq":
+            raise ValueError(f"{record.external_id}: CSV has no column for its {name} quality")
+        cells[f"{name}_quality"] = quality
+    if record.frames:
+        if not frames:
+            raise ValueError(f"{record.external_id}: a video with frames: write frames=True, or JSONL")
+        cells[FRAMES_COLUMN] = format_vpdq(record.frames)
+    return cells
+
+
+def _extra_cells(fields: Mapping[str, object], extra_columns: Sequence[str]) -> dict[str, object]:
+    stray = sorted(set(fields) - set(extra_columns))
+    if stray:
+        raise ValueError(f"extra values for columns not in extra_columns: {', '.join(stray)}")
+    return {k: "" if v is None else v for k, v in fields.items()}
+
+
+# --- python-threatexchange ------------------------------------------------------------------------------
+
+
+def read_threatexchange(lines: Iterable[str]) -> Iterator[RowResult]:
+    """Rows of python-threatexchange signal lines, "<signal type> <signal>"; "#" starts a comment line."""
+    for number, line in enumerate(lines, start=1):
+        text = (line.lstrip(_BOM) if number == 1 else line).strip()
+        if text and not text.startswith("#"):
+            yield _row(number, _te_record, text)
+
+
+def _te_record(text: str) -> EntryRecord:
+    parts = text.split(None, 1)
+    if len(parts) != 2:
+        raise InvalidEntry(f"expected '<signal type> <hash>', got {text[:80]!r}")
+    te_type, value = parts[0].lower(), parts[1].strip()
+    if te_type == VPDQ:
+        return _vpdq_record(value)
+    if te_type not in TE_SIGNALS:
+        raise InvalidEntry(f"unknown signal type {parts[0][:40]!r}; known: {', '.join(sorted(TE_TYPES))}")
+    signal, kind = TE_SIGNALS[te_type]
+    canonical = normalize_hash(signal, value)
+    # The id is the hash itself, so importing the same line twice names the same entry.
+    return EntryRecord(external_id=f"{te_type}:{canonical}", signals={signal: canonical}, kind=kind)
+
+
+def _vpdq_record(value: str) -> EntryRecord:
+    frames = parse_vpdq(value)
+    usable = tuple(f for f in frames if f.quality is None or f.quality >= MIN_PDQ_QUALITY)
+    if frames and not usable:
+        raise InvalidEntry(
+            f"vpdq: all {len(frames)} frames are below quality {MIN_PDQ_QUALITY}: "
+            "too little detail to match safely"
+        )
+    digest = hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return EntryRecord(external_id=f"{VPDQ}:{digest}", kind="video", frames=usable)
+
+
+def parse_vpdq(text: str) -> tuple[FrameHash, ...]:
+    """Frames of a python-threatexchange vPDQ signal string; InvalidEntry if it is not one.
+
+    Hex, quality and time are checked by validate_record, as for frames from any other file."""
+    try:
+        features = json.loads(text or "[]")
+    except json.JSONDecodeError as exc:
+        raise InvalidEntry(f"vpdq: not a JSON array of frames: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise InvalidEntry("vpdq: not a JSON array of frames: nested too deeply") from None
+    if not isinstance(features, list):
+        raise InvalidEntry(
+            f"vpdq: expected a JSON array of 'hash,quality,timestamp' strings, got {type(features).__name__}"
+            " (the pre-2022 form keyed by frame number is not supported)"
+        )
+    return tuple(_vpdq_frame(number, feature) for number, feature in enumerate(features, start=1))
+
+
+def _vpdq_frame(number: int, feature: object) -> FrameHash:
+    parts = feature.split(",") if isinstance(feature, str) else []
+    if len(parts) != 3:
+        shown = str(feature)[:100]
+        raise InvalidEntry(f"vpdq frame {number}: expected 'hash,quality,timestamp', got {shown!r}")
+    pdq, quality, timestamp = (p.strip() for p in parts)
+    try:
+        t = float(timestamp)
+    except ValueError:
+        raise InvalidEntry(f"vpdq frame {number}: timestamp is not a number: {timestamp[:40]!r}") from None
+    return FrameHash(t=t, pdq=pdq, quality=_int_cell(f"vpdq frame {number} quality", quality))
+
+
+def format_vpdq(frames: Iterable[FrameHash]) -> str:
+    """The python-threatexchange vPDQ signal string of `frames` (each needs a quality)."""
+    features = []
+    for frame in frames:
+        if frame.quality is None:
+            raise ValueError(f"frame at t={frame.t:g} has no quality, which a vPDQ signal requires")
+        features.append(f"{frame.pdq},{frame.quality},{float(frame.t)!r}")
+    return json.dumps(features)
+
+
+# --- choosing a reader ----------------------------------------------------------------------------------
+
+
+def detect_format(path: str | None, first_line: str) -> str:
+    """The format name, jsonl, csv or te: by the file name's extension, else by the first non-blank line."""
+    if path:
+        fmt = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+        if fmt:
+            return fmt
+    text = first_line.lstrip(_BOM).strip()
+    if text.startswith("{"):
+        return JSONL
+    head = text.split(None, 1)
+    if len(head) == 2 and head[0].lower() in TE_TYPES:
+        return TE
+    if "," in text:
+        return CSV
+    raise FormatError(
+        f"cannot tell the format of {path or 'the input'} from its first line {text[:60]!r}: "
+        "name it .jsonl, .csv or .txt, or choose the format"
+    )
+
+
+def read_entries(stream: Iterable[str], fmt: str) -> Iterator[RowResult]:
+    """Rows of `stream` read as `fmt` (one of FORMATS)."""
+    readers = {JSONL: read_jsonl, CSV: read_csv, TE: read_threatexchange}
+    if fmt not in readers:
+        raise FormatError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    return readers[fmt](stream)

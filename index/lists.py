@@ -1,0 +1,100 @@
+"""What a hash list is: its settings (default action, per-signal match thresholds) and their rules.
+
+Thresholds are maximum Hamming distances per signal. Defaults follow what hash-sharing programmes use
+(PDQ 31 of 256 bits); the 64-bit hashes get tighter ones, since a random pair of 64-bit hashes sits
+only ~32 bits apart. Exact signals (MD5, SHA-256) only ever match at distance 0. The caps keep search
+exact and fast (index.hamming probes at most 4 flipped bits per 16-bit chunk). Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from index.model import Action
+from matcher.registry import SIGNAL_TYPES
+
+DEFAULT_THRESHOLDS: dict[str, int] = {
+    "md5": 0, "sha256": 0, "pdq": 31, "phash": 8, "dhash": 8, "ahash": 6, "whash": 6,
+}
+MAX_THRESHOLDS: dict[str, int] = {
+    "md5": 0, "sha256": 0, "pdq": 79, "phash": 19, "dhash": 19, "ahash": 19, "whash": 19,
+}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class InvalidList(ValueError):
+    """A list setting is out of range or malformed; the message says which and why."""
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidList(
+            f"list name {name!r} must be 1-100 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def validate_action(action: str) -> Action:
+    try:
+        return Action(action)
+    except ValueError:
+        raise InvalidList(f"action must be one of {', '.join(a.value for a in Action)}, not {action!r}") from None
+
+
+def validate_thresholds(overrides: Mapping[str, object] | None, base: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Defaults (or `base`) with `overrides` applied, each checked against its cap."""
+    out = dict(base if base is not None else DEFAULT_THRESHOLDS)
+    for name, value in (overrides or {}).items():
+        if name not in SIGNAL_TYPES:
+            raise InvalidList(f"unknown signal {name!r} in thresholds; known: {', '.join(SIGNAL_TYPES)}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidList(f"threshold for {name} must be a whole number, not {value!r}")
+        if not 0 <= value <= MAX_THRESHOLDS[name]:
+            raise InvalidList(f"threshold for {name} must be between 0 and {MAX_THRESHOLDS[name]}, not {value}")
+        out[name] = value
+    return out
+
+
+def parse_thresholds(text: str) -> dict[str, int]:
+    """'pdq=31,phash=8' -> {'pdq': 31, 'phash': 8} (for command lines)."""
+    out: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            raise InvalidList(f"threshold {part!r} must look like signal=number, e.g. pdq=31")
+        out[name.strip().lower()] = int(value)
+    return validate_thresholds(out, base={})
+
+
+@dataclass(frozen=True)
+class HashList:
+    id: int
+    name: str
+    description: str
+    owner: str
+    default_action: Action
+    thresholds: dict[str, int]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    deleted_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "owner": self.owner,
+            "default_action": self.default_action.value,
+            "thresholds": self.thresholds,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "updated_at": self.updated_at.isoformat(),
+            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
+            **({"entries": self.counts} if self.counts else {}),
+        }

@@ -1,0 +1,116 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in index/migrations create them.
+
+- `hash_lists`: one row per list; soft-deleted (deleted_at) so that audit and reports keep their subject.
+- `entries`: one row per list entry, unique per (list, external id); revoked entries stay, never match.
+- `entry_signals`: the hashes of an entry, one row each (video frames: PDQ rows with a time `t`).
+- `audit_log`: append-only (database triggers refuse UPDATE and DELETE), written in the same transaction
+  as the change it records.
+- `store_state`: one row. `seq` is bumped by every write transaction and stamped on the entries it
+  changes; the in-memory index follows the store by reading what changed after the seq it has.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+hash_lists = Table(
+    "hash_lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("owner", String(200), nullable=False),
+    Column("default_action", String(16), nullable=False),
+    Column("thresholds", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Column("deleted_by", String(200)),
+    Index(
+        "ux_hash_lists_live_name",
+        "name",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    # Ids are given by the store (max + 1 under the writer lock that store_state.seq takes), so that
+    # bulk imports need no RETURNING round trip.
+    Column("id", BigId, primary_key=True, autoincrement=False),
+    Column("list_id", Integer, ForeignKey("hash_lists.id"), nullable=False),
+    Column("external_id", String(256), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(200)),
+    Column("revoke_reason", Text),
+    Column("seq", BigInteger, nullable=False),
+    UniqueConstraint("list_id", "external_id", name="ux_entries_list_external_id"),
+    Index("ix_entries_seq", "seq"),
+)
+
+entry_signals = Table(
+    "entry_signals",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("entry_id", BigId, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("signal", String(16), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("quality", SmallInteger),
+    Column("time_s", Float),  # video frame time in seconds; NULL for still-image hashes
+    Index("ix_entry_signals_entry_id", "entry_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("list_id", Integer),
+    Column("list_name", String(100)),
+    Column("entry_id", BigInteger),
+    Column("external_id", String(256)),
+    Column("seq", BigInteger, nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_log_list_id", "list_id"),
+)
+
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("store_id", String(36), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)

@@ -1,0 +1,182 @@
+"""Checks one list entry and returns its canonical form, or says in one line why it cannot be listed.
+
+Canonical means: hex in lower case (via each kind's `SignalType.normalize`), signal names as the registry
+spells them, the external id and labels stripped, labels deduplicated in order, video frames sorted by
+time. Refused: unknown signals, malformed hex, degenerate hashes (all bits clear or all set), PDQ hashes
+of too little detail (quality below MIN_PDQ_QUALITY), entries with nothing to match on.
+
+Pure: a record in, a record or `InvalidEntry` out. It must never read files, touch the store or guess
+a value it was not given (a missing quality stays missing; nothing is "fixed up" beyond canonical form).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+from index.model import EntryRecord, FrameHash
+from matcher.registry import SIGNAL_TYPES
+
+# PDQ's own reference code treats hashes below quality 50 as too unreliable to match on (flat or
+# near-blank pictures): their bits are mostly noise, so they collide with unrelated images.
+MIN_PDQ_QUALITY = 50
+MAX_EXTERNAL_ID_CHARS = 256
+MAX_LABELS = 64
+MAX_LABEL_CHARS = 100
+KINDS = ("image", "video")
+# Files carry labels as one ";"-separated cell (CSV, and strings in JSONL), so a label holding ";"
+# would come back as two labels after an export and re-import.
+LABEL_SEPARATOR = ";"
+
+
+class InvalidEntry(ValueError):
+    """An entry that cannot be listed; the message is one line, fit to show next to the row."""
+
+
+def validate_record(record: EntryRecord) -> EntryRecord:
+    """The canonical form of `record`, or InvalidEntry saying what is wrong with it."""
+    external_id = _external_id(record.external_id)
+    kind = _kind(record.kind)
+    signals = _signals(record.signals)
+    qualities = _qualities(record.qualities, signals)
+    frames = _frames(record.frames)
+    if frames and kind != "video":
+        raise InvalidEntry(f"frames are given but kind is {kind!r}: only a video has frames")
+    if not signals and not frames:
+        raise InvalidEntry("no hash: an entry needs at least one signal or one video frame")
+    return EntryRecord(
+        external_id=external_id,
+        signals=signals,
+        qualities=qualities,
+        labels=_labels(record.labels),
+        kind=kind,
+        frames=frames,
+    )
+
+
+def _external_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidEntry(f"id: expected a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise InvalidEntry("id: missing or empty")
+    if len(text) > MAX_EXTERNAL_ID_CHARS:
+        raise InvalidEntry(f"id: {len(text)} characters; at most {MAX_EXTERNAL_ID_CHARS} are allowed")
+    if _has_control(text):
+        raise InvalidEntry(f"id: contains a control character: {text[:80]!r}")
+    return text
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def _kind(value: object) -> str:
+    kind = value.strip().lower() if isinstance(value, str) else value
+    if kind not in KINDS:
+        raise InvalidEntry(f"kind: expected one of {', '.join(KINDS)}, got {value!r}")
+    return kind
+
+
+def _signal_name(name: object) -> str:
+    canonical = name.strip().lower() if isinstance(name, str) else name
+    if canonical not in SIGNAL_TYPES:
+        raise InvalidEntry(f"unknown signal {name!r}; known: {', '.join(SIGNAL_TYPES)}")
+    return canonical
+
+
+def _signals(signals: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in signals.items():
+        canonical = _signal_name(name)
+        if canonical in found:
+            raise InvalidEntry(f"signal {canonical} is given twice")
+        found[canonical] = normalize_hash(canonical, value)
+    # Registry order, so that equal records also print alike.
+    return {name: found[name] for name in SIGNAL_TYPES if name in found}
+
+
+def normalize_hash(signal: str, value: object) -> str:
+    """One hash of kind `signal` in canonical hex; InvalidEntry if malformed or degenerate."""
+    cls = SIGNAL_TYPES[signal]
+    try:
+        text = cls.normalize(value)  # type: ignore[arg-type]  # normalize reports non-strings itself
+    except ValueError as exc:
+        raise InvalidEntry(str(exc)) from None
+    if text.count("0") == len(text):
+        raise InvalidEntry(f"{signal}: all-zero hash ({_degenerate_reason(signal)})")
+    if text.count("f") == len(text):
+        raise InvalidEntry(f"{signal}: all-one hash, every bit set ({_degenerate_reason(signal)})")
+    return text
+
+
+def _degenerate_reason(signal: str) -> str:
+    if SIGNAL_TYPES[signal].perceptual:
+        return "degenerate: it would match unrelated images"
+    return "degenerate: a placeholder, not the hash of a real file"
+
+
+def _qualities(qualities: Mapping[str, int], signals: Mapping[str, str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for name, value in qualities.items():
+        canonical = _signal_name(name)
+        if canonical not in signals:
+            raise InvalidEntry(f"a quality is given for {canonical}, but there is no {canonical} hash")
+        found[canonical] = check_quality(canonical, value)
+    return {name: found[name] for name in SIGNAL_TYPES if name in found}
+
+
+def check_quality(signal: str, value: object) -> int:
+    """A quality score 0..100; for PDQ, refused below MIN_PDQ_QUALITY."""
+    # bool is an int to Python, but `true` is no quality score.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise InvalidEntry(f"{signal} quality must be an integer from 0 to 100, got {value!r}")
+    if signal == "pdq" and value < MIN_PDQ_QUALITY:
+        raise InvalidEntry(
+            f"pdq quality {value} is below {MIN_PDQ_QUALITY}: too little detail to match safely"
+        )
+    return value
+
+
+def _frames(frames: Iterable[FrameHash]) -> tuple[FrameHash, ...]:
+    checked = [_frame(i, frame) for i, frame in enumerate(frames, start=1)]
+    return tuple(sorted(checked, key=lambda f: f.t))
+
+
+def _frame(number: int, frame: object) -> FrameHash:
+    if not isinstance(frame, FrameHash):
+        raise InvalidEntry(f"frame {number}: expected a FrameHash, got {type(frame).__name__}")
+    where = f"frame {number}"
+    t = frame.t
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t < 0:
+        raise InvalidEntry(f"{where}: time must be a finite number of seconds >= 0, got {t!r}")
+    where = f"frame {number} (t={t:g})"
+    try:
+        pdq = normalize_hash("pdq", frame.pdq)
+        quality = None if frame.quality is None else check_quality("pdq", frame.quality)
+    except InvalidEntry as exc:
+        raise InvalidEntry(f"{where}: {exc}") from None
+    return FrameHash(t=float(t), pdq=pdq, quality=quality)
+
+
+def _labels(labels: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(labels, str):  # a bare string would otherwise be read as one label per character
+        raise InvalidEntry("labels: expected a list of labels, got one string")
+    kept: dict[str, None] = {}
+    for label in labels:
+        if not isinstance(label, str):
+            raise InvalidEntry(f"labels: expected strings, got {type(label).__name__}")
+        text = label.strip()
+        if not text:
+            continue
+        if len(text) > MAX_LABEL_CHARS:
+            raise InvalidEntry(f"label {text[:40]!r}...: {len(text)} characters; at most {MAX_LABEL_CHARS}")
+        if LABEL_SEPARATOR in text:
+            raise InvalidEntry(f"label {text!r} contains {LABEL_SEPARATOR!r}, the label separator in files")
+        if _has_control(text):
+            raise InvalidEntry(f"label {text!r} contains a control character")
+        kept[text] = None
+    if len(kept) > MAX_LABELS:
+        raise InvalidEntry(f"{len(kept)} labels; at most {MAX_LABELS} are allowed")
+    return tuple(kept)
