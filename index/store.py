@@ -464,17 +464,21 @@ class Store:
 
     # -- what the index reads ------------------------------------------------------------------
 
-    def changes_since(self, seq: int) -> list[EntryChange]:
-        """Entries changed (added, updated, revoked) after `seq`."""
+    def changes_since(self, seq: int, until_seq: int | None = None) -> list[EntryChange]:
+        """Entries changed (added, updated, revoked) in (seq, until_seq]."""
+        query = select(entries.c.id, entries.c.seq, entries.c.revoked_at.is_not(None).label("revoked")).where(
+            entries.c.seq > seq
+        )
+        if until_seq is not None:
+            query = query.where(entries.c.seq <= until_seq)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(entries.c.id, entries.c.seq, entries.c.revoked_at.is_not(None).label("revoked"))
-                .where(entries.c.seq > seq)
-            ).all()
+            rows = conn.execute(query).all()
         return [EntryChange(r.id, int(r.seq), bool(r.revoked)) for r in rows]
 
-    def signal_rows(self, since_seq: int = 0, *, batch: int = 100_000) -> Iterator[list[SignalRow]]:
-        """Hashes of live entries (not revoked, list not deleted) changed after `since_seq`, in batches."""
+    def signal_rows(
+        self, since_seq: int = 0, until_seq: int | None = None, *, batch: int = 100_000
+    ) -> Iterator[list[SignalRow]]:
+        """Hashes of live entries (not revoked, list not deleted) changed in (since_seq, until_seq]."""
         query = (
             select(entry_signals.c.id, entry_signals.c.entry_id, entries.c.list_id, entries.c.seq,
                    entry_signals.c.signal, entry_signals.c.value, entry_signals.c.time_s)
@@ -483,6 +487,8 @@ class Store:
             .where(and_(entries.c.seq > since_seq, entries.c.revoked_at.is_(None), hash_lists.c.deleted_at.is_(None)))
             .order_by(entry_signals.c.id)
         )
+        if until_seq is not None:
+            query = query.where(entries.c.seq <= until_seq)
         with self.engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
             for part in result.partitions(batch):

@@ -74,3 +74,42 @@ def corpus_images(corpus_dir: Path) -> list[Path]:
     files = sorted(p for p in (corpus_dir / "img").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     assert len(files) >= 200, f"developer corpus looks incomplete: {len(files)} images in {corpus_dir}"
     return files
+
+
+PG_URL = os.environ.get("TAKEDOWN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL schema per test. Fails (never skips) when the server is unreachable: CI's
+    machine has one, and a silently skipped backend would hide breakage."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from index.db import make_engine
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = make_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+    yield _pg_schema_url(schema)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The same tests on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_url")
