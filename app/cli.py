@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.text import Text
 
 from app.files import count_files, iter_files
+from app.lists_cli import lists_app
 from app.hashjob import hash_files
 from app.output import make_writer
 from matcher.decode import DecodeLimits
@@ -60,6 +61,9 @@ class HashMode(str, Enum):
 @app.callback()
 def _root() -> None:
     """Perceptual-hash matching for the takedown of deepfake sexual imagery."""
+
+
+app.add_typer(lists_app, name="lists")
 
 
 @app.command("hash")

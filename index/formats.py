@@ -85,8 +85,9 @@ class FormatError(ValueError):
 
 
 def _row(line: int, build: Callable[..., EntryRecord], *args: object) -> RowResult:
+    warnings: list[str] = []
     try:
-        return RowResult(line, record=validate_record(build(*args)))
+        return RowResult(line, record=validate_record(build(*args), warnings), warnings=tuple(warnings))
     except InvalidEntry as exc:
         return RowResult(line, error=str(exc))
 

@@ -205,6 +205,30 @@ class LiveIndex:
         index.refresh()
         return index
 
+    @classmethod
+    def from_rows(
+        cls,
+        store: Store,
+        signal: str,
+        codes: np.ndarray,
+        entry_ids: np.ndarray,
+        list_ids: np.ndarray,
+        *,
+        snapshot_dir: Path | None = None,
+    ) -> LiveIndex:
+        """An index over rows handed in directly rather than read from the store (bulk loads,
+        benchmarks). The entries are taken as live at the store's current seq."""
+        index = cls(store, snapshot_dir=snapshot_dir)
+        store_id, seq = store.state()
+        entry_ids = np.asarray(entry_ids, np.int64)
+        seqs = np.full(len(entry_ids), seq, np.int64)
+        rows = _Rows(entry_ids, seqs, np.asarray(list_ids, np.int32), np.full(len(entry_ids), np.nan, np.float32))
+        index.tables[signal].set_main(np.ascontiguousarray(codes, np.uint64), rows)
+        index._set_entry_seq(entry_ids, seqs)
+        index.lists = store.list_meta()
+        index.store_id, index.seq, index.loaded_from = store_id, seq, "rows"
+        return index
+
     def _build_from_store(self, store_id: str, seq: int) -> None:
         codes: dict[str, list[np.ndarray]] = {name: [] for name in self.tables}
         rows: dict[str, list[_Rows]] = {name: [] for name in self.tables}

@@ -45,8 +45,10 @@ class EntryRecord:
 
 @dataclass(frozen=True)
 class RowResult:
-    """One parsed input row: a valid record, or the reason it is not one. `line` counts from 1."""
+    """One parsed input row: a valid record, or the reason it is not one. `line` counts from 1.
+    `warnings` say what was left out of a valid record (weak hashes)."""
 
     line: int
     record: EntryRecord | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()

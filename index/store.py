@@ -48,6 +48,8 @@ class ImportReport:
     revoked_kept: int = 0
     invalid: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # weak hashes left out of good rows
+    rows_with_warnings: int = 0
     committed: bool = False
     seq: int | None = None
 
@@ -62,6 +64,8 @@ class ImportReport:
             "invalid": self.invalid,
             "errors": [{"line": line, "error": reason} for line, reason in self.errors],
             "errors_not_listed": max(0, self.invalid - len(self.errors)),
+            "left_out": [{"line": line, "reason": reason} for line, reason in self.warnings],
+            "rows_with_hashes_left_out": self.rows_with_warnings,
         }
 
 
@@ -306,6 +310,10 @@ class Store:
                                 report.errors.append((row.line, row.error or "no record"))
                         else:
                             valid.append(row.record)
+                            if row.warnings:
+                                report.rows_with_warnings += 1
+                                if len(report.warnings) < MAX_REPORTED_ERRORS:
+                                    report.warnings += [(row.line, w) for w in row.warnings]
                     if report.invalid and not skip_invalid:
                         writing = False  # keep reading to report every bad row, write nothing more
                     if writing and valid:
@@ -318,6 +326,7 @@ class Store:
                 details = {
                     "source": source, "added": report.added, "updated": report.updated,
                     "unchanged": report.unchanged, "revoked_kept": report.revoked_kept, "invalid": report.invalid,
+                    "rows_with_hashes_left_out": report.rows_with_warnings,
                 }
                 self._audit(conn, seq, actor, "entries.import", details, list_id=list_row.id, list_name=list_name)
                 transaction.commit()

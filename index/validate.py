@@ -5,6 +5,11 @@ spells them, the external id and labels stripped, labels deduplicated in order, 
 time. Refused: unknown signals, malformed hex, degenerate hashes (all bits clear or all set), PDQ hashes
 of too little detail (quality below MIN_PDQ_QUALITY), entries with nothing to match on.
 
+Weak hashes (degenerate ones, PDQ below MIN_PDQ_QUALITY, such frames of a video) are never listed. Given
+a `warnings` list, `validate_record` drops them from the entry and says so there, keeping the entry's
+other hashes: a photo too flat for PDQ can still be taken down by its MD5. Without it, they refuse the
+entry. Either way an entry left with nothing to match on is refused.
+
 Pure: a record in, a record or `InvalidEntry` out. It must never read files, touch the store or guess
 a value it was not given (a missing quality stays missing; nothing is "fixed up" beyond canonical form).
 """
@@ -34,16 +39,26 @@ class InvalidEntry(ValueError):
     """An entry that cannot be listed; the message is one line, fit to show next to the row."""
 
 
-def validate_record(record: EntryRecord) -> EntryRecord:
-    """The canonical form of `record`, or InvalidEntry saying what is wrong with it."""
+class WeakHash(InvalidEntry):
+    """A hash that is well formed but must not be matched on (degenerate, or too little detail)."""
+
+
+def validate_record(record: EntryRecord, warnings: list[str] | None = None) -> EntryRecord:
+    """The canonical form of `record`, or InvalidEntry saying what is wrong with it.
+
+    With `warnings`, weak hashes are dropped instead of refusing the entry, and why is appended there.
+    """
     external_id = _external_id(record.external_id)
     kind = _kind(record.kind)
-    signals = _signals(record.signals)
-    qualities = _qualities(record.qualities, signals)
-    frames = _frames(record.frames)
+    already = len(warnings) if warnings is not None else 0
+    signals, qualities = _signals_and_qualities(record.signals, record.qualities, warnings)
+    frames = _frames(record.frames, warnings)
     if frames and kind != "video":
         raise InvalidEntry(f"frames are given but kind is {kind!r}: only a video has frames")
     if not signals and not frames:
+        dropped = warnings[already:] if warnings is not None else []
+        if dropped:  # say why, not just that nothing is left
+            raise InvalidEntry("; ".join(dropped))
         raise InvalidEntry("no hash: an entry needs at least one signal or one video frame")
     return EntryRecord(
         external_id=external_id,
@@ -86,13 +101,37 @@ def _signal_name(name: object) -> str:
     return canonical
 
 
-def _signals(signals: Mapping[str, str]) -> dict[str, str]:
+def _signals_and_qualities(
+    signals: Mapping[str, str], qualities: Mapping[str, int], warnings: list[str] | None
+) -> tuple[dict[str, str], dict[str, int]]:
+    found = _signals(signals, warnings)
+    scores = _qualities(qualities, _signals(signals, []))  # a quality may name a signal dropped as weak
+    for name, score in list(scores.items()):
+        if name not in found:
+            del scores[name]
+            continue
+        try:
+            check_weak_quality(name, score)
+        except WeakHash as exc:
+            if warnings is None:
+                raise
+            warnings.append(str(exc))
+            del found[name], scores[name]
+    return found, scores
+
+
+def _signals(signals: Mapping[str, str], warnings: list[str] | None = None) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, value in signals.items():
         canonical = _signal_name(name)
         if canonical in found:
             raise InvalidEntry(f"signal {canonical} is given twice")
-        found[canonical] = normalize_hash(canonical, value)
+        try:
+            found[canonical] = normalize_hash(canonical, value)
+        except WeakHash as exc:
+            if warnings is None:
+                raise
+            warnings.append(str(exc))
     # Registry order, so that equal records also print alike.
     return {name: found[name] for name in SIGNAL_TYPES if name in found}
 
@@ -105,9 +144,9 @@ def normalize_hash(signal: str, value: object) -> str:
     except ValueError as exc:
         raise InvalidEntry(str(exc)) from None
     if text.count("0") == len(text):
-        raise InvalidEntry(f"{signal}: all-zero hash ({_degenerate_reason(signal)})")
+        raise WeakHash(f"{signal}: all-zero hash ({_degenerate_reason(signal)})")
     if text.count("f") == len(text):
-        raise InvalidEntry(f"{signal}: all-one hash, every bit set ({_degenerate_reason(signal)})")
+        raise WeakHash(f"{signal}: all-one hash, every bit set ({_degenerate_reason(signal)})")
     return text
 
 
@@ -123,24 +162,38 @@ def _qualities(qualities: Mapping[str, int], signals: Mapping[str, str]) -> dict
         canonical = _signal_name(name)
         if canonical not in signals:
             raise InvalidEntry(f"a quality is given for {canonical}, but there is no {canonical} hash")
-        found[canonical] = check_quality(canonical, value)
+        try:
+            found[canonical] = check_quality(canonical, value)
+        except WeakHash:
+            found[canonical] = int(value)  # type: ignore[call-overload]  # range-checked; weakness judged later
     return {name: found[name] for name in SIGNAL_TYPES if name in found}
 
 
 def check_quality(signal: str, value: object) -> int:
-    """A quality score 0..100; for PDQ, refused below MIN_PDQ_QUALITY."""
+    """A quality score 0..100; for PDQ, refused (WeakHash) below MIN_PDQ_QUALITY."""
     # bool is an int to Python, but `true` is no quality score.
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
         raise InvalidEntry(f"{signal} quality must be an integer from 0 to 100, got {value!r}")
-    if signal == "pdq" and value < MIN_PDQ_QUALITY:
-        raise InvalidEntry(
-            f"pdq quality {value} is below {MIN_PDQ_QUALITY}: too little detail to match safely"
-        )
+    check_weak_quality(signal, value)
     return value
 
 
-def _frames(frames: Iterable[FrameHash]) -> tuple[FrameHash, ...]:
-    checked = [_frame(i, frame) for i, frame in enumerate(frames, start=1)]
+def check_weak_quality(signal: str, value: int) -> None:
+    if signal == "pdq" and value < MIN_PDQ_QUALITY:
+        raise WeakHash(f"pdq quality {value} is below {MIN_PDQ_QUALITY}: too little detail to match safely")
+
+
+def _frames(frames: Iterable[FrameHash], warnings: list[str] | None = None) -> tuple[FrameHash, ...]:
+    checked, weak = [], []
+    for i, frame in enumerate(frames, start=1):
+        try:
+            checked.append(_frame(i, frame))
+        except WeakHash as exc:
+            if warnings is None:
+                raise
+            weak.append(str(exc))
+    if weak and warnings is not None:
+        warnings.append(weak[0] if len(weak) == 1 else f"{len(weak)} weak video frames, e.g. {weak[0]}")
     return tuple(sorted(checked, key=lambda f: f.t))
 
 
@@ -155,6 +208,8 @@ def _frame(number: int, frame: object) -> FrameHash:
     try:
         pdq = normalize_hash("pdq", frame.pdq)
         quality = None if frame.quality is None else check_quality("pdq", frame.quality)
+    except WeakHash as exc:
+        raise WeakHash(f"{where}: {exc}") from None
     except InvalidEntry as exc:
         raise InvalidEntry(f"{where}: {exc}") from None
     return FrameHash(t=float(t), pdq=pdq, quality=quality)

@@ -769,3 +769,18 @@ def test_a_long_file_reads_in_bounded_memory():
     source = Counting(lambda i: f"md5 {md5_of(i)}\n")
     count = sum(1 for row in read_threatexchange(source) if row.record is not None)
     assert count == 200_000 == source.taken
+
+
+def test_weak_hashes_are_left_out_of_good_rows_with_a_warning():
+    rows = list(read_jsonl([
+        json.dumps({"id": "flat", "md5": MD5, "pdq": PDQ, "pdq_quality": 12}) + "\n",
+        json.dumps({"id": "blank", "md5": MD5, "dhash": "f" * 16, "phash": "0" * 16}) + "\n",
+        json.dumps({"id": "nothing-left", "pdq": PDQ, "pdq_quality": 3}) + "\n",
+    ]))
+    flat, blank, nothing = rows
+    assert flat.record.signals == {"md5": MD5} and flat.record.qualities == {}
+    assert flat.warnings == ("pdq quality 12 is below 50: too little detail to match safely",)
+    assert set(blank.record.signals) == {"md5"} and len(blank.warnings) == 2
+    assert nothing.record is None and nothing.error == "pdq quality 3 is below 50: too little detail to match safely"
+    with pytest.raises(InvalidEntry, match="below 50"):  # strict without a warnings list
+        validate_record(EntryRecord("x", {"md5": MD5, "pdq": PDQ}, {"pdq": 12}))
