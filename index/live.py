@@ -399,7 +399,10 @@ class LiveIndex:
             for name, table in self.tables.items():
                 rows = _Rows(*(arrays[f"{name}.{m}"] for m in _META))
                 if table.perceptual:
-                    table.main = MultiIndex.from_parts(arrays[f"{name}.codes"], arrays[f"{name}.postings"], arrays[f"{name}.offsets"])
+                    table.main = MultiIndex.from_parts(
+                        arrays[f"{name}.codes"], arrays[f"{name}.postings"], arrays[f"{name}.partners"],
+                        arrays[f"{name}.offsets"],
+                    )
                 else:
                     table.main = ExactIndex.from_parts(arrays[f"{name}.codes"], arrays[f"{name}.rows"])
                 table.main_rows = rows
@@ -450,7 +453,7 @@ def _table_arrays(name: str, table: _Table) -> dict[str, np.ndarray]:
     arrays = {f"{name}.{m}": getattr(table.main_rows, m) for m in _META}
     if isinstance(table.main, MultiIndex):
         arrays.update({f"{name}.codes": table.main.codes, f"{name}.postings": table.main.postings,
-                       f"{name}.offsets": table.main.offsets})
+                       f"{name}.partners": table.main.partners, f"{name}.offsets": table.main.offsets})
     else:
         arrays.update({f"{name}.codes": table.main.codes, f"{name}.rows": table.main.rows})
     return arrays
