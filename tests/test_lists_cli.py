@@ -95,3 +95,16 @@ def test_list_delete_update_and_errors(tmp_path):
     listed = json.loads(run(tmp_path, "lists", "list", "--json").stdout)
     assert listed == []
     assert json.loads(run(tmp_path, "lists", "list", "--all", "--json").stdout)[0]["deleted_at"]
+
+
+def test_index_snapshot_then_stats_loads_from_it(tmp_path, hashes_file):
+    run(tmp_path, "lists", "create", "l", "--owner", "o")
+    run(tmp_path, "lists", "import", "l", str(hashes_file))
+    made = run(tmp_path, "index", "snapshot")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["signals"]["pdq"]["rows"] == 3
+    stats = json.loads(run(tmp_path, "index", "stats").stdout)
+    assert stats["loaded_from"] == "snapshot" and stats["signals"]["md5"]["rows"] == 3
+    run(tmp_path, "lists", "revoke", "l", json.loads(hashes_file.read_text().splitlines()[0])["path"], "--reason", "x")
+    stale = json.loads(run(tmp_path, "index", "stats").stdout)  # snapshot is stale: loaded, then caught up
+    assert stale["loaded_from"] == "snapshot" and stale["seq"] == stats["seq"] + 1

@@ -36,8 +36,8 @@ def load(store, name, codes, prefix="e"):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(db_url):
+    s = Store(db_url)
     yield s
     s.close()
 
@@ -248,3 +248,25 @@ def test_two_processes_on_postgresql_see_each_others_changes(pg_url):
     finally:
         follower.kill()
         store.close()
+
+
+def test_mirrored_and_rotated_copies_match_through_dihedral_queries(store, photos):
+    from matcher import pdq
+
+    store.create_list("l", owner="o", actor="t")
+    original = photos["astronaut"]
+    words, quality = pdq.hash_array(original)
+    store.import_entries("l", [RowResult(1, validate_record(EntryRecord("astro", {"pdq": words_to_hexes(words[None])[0]},
+                                                                        {"pdq": quality})))], actor="t")
+    index = LiveIndex.open(store)
+    for variant, copy in [("flip_y", original[:, ::-1]), ("rotate90", np.rot90(original, -1)),
+                          ("rotate180", original[::-1, ::-1])]:
+        plain, _ = pdq.hash_array(np.ascontiguousarray(copy))
+        assert index.search({"pdq": plain[None]}) == [], variant  # plain PDQ misses a mirror or rotation
+        queries = pdq.hash_batch_dihedral([np.ascontiguousarray(copy)]).words[0]
+        hits = index.search({"pdq": queries})
+        # PDQ's tent filter and sampling grid are not mirror-symmetric, so the variant computed from
+        # the DCT lands 10 (mirror) to 20 (rotation) bits from the copy's own hash: inside 31, while
+        # every other variant and the plain hash are 100+ bits away.
+        assert hits and min(h.distance for h in hits) <= 24, variant
+        assert pdq.DIHEDRAL_NAMES[min(hits, key=lambda h: h.distance).query] != "original"
