@@ -9,7 +9,8 @@ What it measures, in one run, for each size N (default 1M and 10M synthetic PDQ 
 2. Exact search at distance <= 31 (the default PDQ threshold), all contenders on the same data:
    - ours: `LiveIndex.from_rows` over an SQLite store holding one list with default thresholds,
      searched through `LiveIndex.search({"pdq": ...})`, one query per call for latency; for throughput
-     all queries in one call, and two threads each searching half of them (the better is reported);
+     all queries in one call, and two threads each searching half of them in one call each (the better
+     is reported), plus, for reference only, two threads each making calls of CHUNK queries;
    - faiss.IndexBinaryFlat(256), `range_search` with radius 32 (FAISS's range is strict `<`);
    - faiss.IndexBinaryMultiHash(256, 16, 16) with nflip = 1 (python-threatexchange's configuration).
    Per contender: single-query p50 / p99 latency, batch queries/s on the machine's cores (FAISS
@@ -27,10 +28,10 @@ What it measures, in one run, for each size N (default 1M and 10M synthetic PDQ 
 5. The project's targets (stated for 10M entries) next to the figures, met or not.
 
 The result is printed as Markdown and written to bench/out/index.md (git-ignored); progress goes to
-stderr. Run it with `.venv/bin/python bench/index.py` (10-15 minutes on 2 cores, about 4 GB of RAM at
-10M plus the batch searches' working memory, see the table), or `--quick` (200k and 1M entries,
-200k import rows). It never asserts on time and always exits 0 once it has measured: absolute figures
-depend on the machine and on whatever else runs on it.
+stderr. Run it with `.venv/bin/python bench/index.py` (about 7 minutes on 2 cores, a peak of about 4 GB
+of RAM at 10M plus the batch searches' working memory, see the table), or `--quick` (200k and 1M
+entries, 200k import rows, about a minute). It never asserts on time and always exits 0 once it has
+measured: absolute figures depend on the machine and on whatever else runs on it.
 """
 
 from __future__ import annotations
@@ -58,13 +59,16 @@ import faiss
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere: the project's packages sit beside bench/
-    sys.path.insert(0, str(ROOT))
+# Run as a script, Python puts bench/ first on sys.path, where this very file would shadow the `index`
+# package: drop that entry and put the project root first.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
+sys.path.insert(0, str(ROOT))
 
-from index.formats import read_entries  # noqa: E402
-from index.live import LiveIndex  # noqa: E402
-from index.store import Store  # noqa: E402
-from matcher.bits import words_to_hex, words_to_hexes  # noqa: E402
+from index.formats import read_entries
+from index.live import LiveIndex
+from index.store import Store
+from matcher.bits import words_to_hex, words_to_hexes
 
 OUT_FILE = ROOT / "bench" / "out" / "index.md"
 SEED = 20240607
@@ -80,12 +84,14 @@ TARGET_BYTES_PER_ENTRY = 200.0
 TARGET_STARTUP_S = 10.0
 TARGET_IMPORT_ROWS_S = 50_000.0
 
-# MultiIndex.search materialises every candidate of every query of a call at once (positions, rows,
-# owners, the fetched codes and the broadcast queries: measured ~120 bytes per candidate). A batch
-# that would need more than this share of MemAvailable is split into several calls (and the report
-# says so) rather than risk the OOM killer on a shared machine.
-BYTES_PER_CANDIDATE = 120
+# MultiIndex.search materialises per-candidate arrays for every query of a call at once (probe
+# positions, owners, screens, fetched codes): ~25 bytes of peak per candidate measured at commit
+# c6c0e7d, ~100 before it; 60 is assumed. A batch that would need more than this share of MemAvailable
+# is split into several calls (and the report says so) rather than risk the OOM killer on a shared machine.
+BYTES_PER_CANDIDATE = 60
 BATCH_MEMORY_SHARE = 0.5
+# For reference only (not the headline figure): ours with 2 threads each making calls of this many queries.
+CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -208,9 +214,9 @@ def make_queries(rng: np.random.Generator, codes: np.ndarray, count: int) -> tup
 
 
 def as_bytes(codes: np.ndarray) -> np.ndarray:
-    """(N, 4) uint64 -> (N, 32) uint8 for FAISS, big-endian like index.hamming.FlatIndex (Hamming
-    distances do not depend on the byte order as long as the queries use the same)."""
-    return np.ascontiguousarray(codes, dtype=">u8").view(np.uint8).reshape(len(codes), WORDS * 8)
+    """(N, 4) uint64 -> (N, 32) uint8 for FAISS, as a view in native byte order (index.hamming.FlatIndex
+    uses big-endian; Hamming distances do not depend on the byte order as long as queries use the same)."""
+    return np.ascontiguousarray(codes, dtype=np.uint64).view(np.uint8).reshape(len(codes), WORDS * 8)
 
 
 # --- timing helpers -----------------------------------------------------------------------------
@@ -257,7 +263,7 @@ class Row:
     batch_how: str = ""
     batch_peak: int | None = None  # extra peak RSS during the batch call(s), bytes
     exact: str = ""
-    pairs: int = 0
+    chunked_qps: float | None = None  # ours, for reference: 2 threads, calls of CHUNK queries
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.single_ms, q)) if len(self.single_ms) else float("nan")
@@ -327,6 +333,32 @@ def run_ours(
     stats = index.stats()
     row.own_bytes = int(stats["signals"]["pdq"]["bytes"]) + int(stats["entry_state_bytes"])  # type: ignore[index]
 
+    truth_holder["ours"] = _ours_search(index, n, queries, row, notes)
+
+    # Snapshot: compact() alone, then save_snapshot() (which compacts again, then writes).
+    log("ours: compact() alone (what save_snapshot does first)")
+    start = time.perf_counter()
+    index.compact()
+    compact_s = time.perf_counter() - start
+    log("ours: save_snapshot()")
+    start = time.perf_counter()
+    version = index.save_snapshot()
+    save_s = time.perf_counter() - start
+    snap_bytes = sum(p.stat().st_size for p in version.iterdir())
+    del index
+    settle()
+    log("ours: LiveIndex.open from the snapshot in a fresh subprocess")
+    opened = open_in_subprocess(store_url, snap, queries[0])
+    store.close()
+    return row, {"compact_s": compact_s, "save_s": save_s, "bytes": snap_bytes, **opened}
+
+
+def _hit_keys(hits: list, n: int) -> np.ndarray:
+    return pair_keys(np.array([h.query for h in hits], np.int64), np.array([h.entry_id - 1 for h in hits], np.int64), n)
+
+
+def _ours_search(index: LiveIndex, n: int, queries: np.ndarray, row: Row, notes: list[str]) -> np.ndarray:
+    """Single-query latency and batch throughput of `index`; returns the batch's (query, row) keys."""
     log(f"ours: {len(queries)} single queries")
     row.single_ms = 1000 * time_singles(lambda q: index.search({"pdq": q[None]}), queries)
 
@@ -347,10 +379,11 @@ def run_ours(
         # Hit.query counts within each half: shift the second half's back to whole-set positions.
         return parts[0] + [replace(h, query=h.query + len(halves[0])) for h in parts[1]]
 
-    if per_call < len(queries):
+    split = f" (split into calls of {per_call})" if per_call < len(queries) else ""
+    if split:
         notes.append(f"N={n:,}: ours' batch was split into calls of {per_call} queries to bound memory "
                      f"(MemAvailable {mem_available() / 2**30:.1f} GiB)")
-    log(f"ours: batch, {len(queries)} queries in one call" + (f" (split by {per_call})" if per_call < len(queries) else ""))
+    log(f"ours: batch, {len(queries)} queries in one call{split}")
     base = settle()
     tracked = reset_peak_rss()
     one_s, hits, one_reps = repeat_timed(lambda: search_all(queries))
@@ -365,31 +398,23 @@ def run_ours(
         row.batch_qps, row.batch_how, row.batch_peak = two_qps, f"2 threads x half (1 call: {one_qps:,.0f}/s)", two_peak
     else:
         row.batch_qps, row.batch_how, row.batch_peak = one_qps, f"1 call (2 threads: {two_qps:,.0f}/s)", one_peak
-    row.batch_how += f"; median of {one_reps}/{two_reps} runs"
-    keys = pair_keys(np.array([h.query for h in hits], np.int64), np.array([h.entry_id - 1 for h in hits], np.int64), n)
-    keys2 = pair_keys(np.array([h.query for h in hits2], np.int64), np.array([h.entry_id - 1 for h in hits2], np.int64), n)
-    if not np.array_equal(keys, keys2):
+    row.batch_how += f"{split}; median of {one_reps}/{two_reps} runs"
+    keys = _hit_keys(hits, n)  # type: ignore[arg-type]
+    if not np.array_equal(keys, _hit_keys(hits2, n)):  # type: ignore[arg-type]
         notes.append(f"N={n:,}: ours' 2-thread batch returned different pairs from the 1-call batch")
-    truth_holder["ours"] = keys
     del hits, hits2
 
-    # Snapshot: compact() alone, then save_snapshot() (which compacts again, then writes).
-    log("ours: compact() alone (what save_snapshot does first)")
-    start = time.perf_counter()
-    index.compact()
-    compact_s = time.perf_counter() - start
-    log("ours: save_snapshot()")
-    start = time.perf_counter()
-    version = index.save_snapshot()
-    save_s = time.perf_counter() - start
-    snap_bytes = sum(p.stat().st_size for p in version.iterdir())
-    probe = queries[0]
-    del index
-    settle()
-    log("ours: LiveIndex.open from the snapshot in a fresh subprocess")
-    snapshot = {"compact_s": compact_s, "save_s": save_s, "bytes": snap_bytes, **open_in_subprocess(store_url, snap, probe)}
-    store.close()
-    return row, snapshot
+    def chunked() -> list:
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(lambda idx: search_all(queries[idx], min(CHUNK, per_call)), halves))
+        return parts[0] + [replace(h, query=h.query + len(halves[0])) for h in parts[1]]
+
+    log(f"ours: for reference, 2 threads each making calls of {CHUNK} queries")
+    chunk_s, hits3, _ = repeat_timed(chunked)
+    row.chunked_qps = len(queries) / chunk_s
+    if not np.array_equal(keys, _hit_keys(hits3, n)):  # type: ignore[arg-type]
+        notes.append(f"N={n:,}: ours' chunked batch returned different pairs from the 1-call batch")
+    return keys
 
 
 OPEN_SCRIPT = r"""
@@ -444,30 +469,34 @@ def open_in_subprocess(store_url: str, snap: Path, probe: np.ndarray) -> dict[st
 def run_faiss(name: str, make: Callable[[], faiss.IndexBinary], n: int, codes: np.ndarray, queries: np.ndarray,
               single_count: int) -> tuple[Row, np.ndarray]:
     row = Row(name)
-    qbytes = as_bytes(queries)
-    data = as_bytes(codes)  # a big-endian copy, made before the baseline: FAISS copies it into its storage
+    data = as_bytes(codes)  # a view: FAISS copies the codes into its own storage
     before = settle()
     log(f"{name}: building over {n:,} rows")
     start = time.perf_counter()
     index = make()
     index.add(data)
     row.build_s = time.perf_counter() - start
-    del data
     row.rss_bytes = settle() - before
+    keys = _faiss_search(name, index, n, as_bytes(queries), single_count, row)
+    del index
+    settle()
+    return row, keys
+
+
+def _faiss_search(name: str, index: faiss.IndexBinary, n: int, qbytes: np.ndarray, single_count: int,
+                  row: Row) -> np.ndarray:
     log(f"{name}: {single_count} single queries")
     row.single_ms = 1000 * time_singles(lambda q: index.range_search(q[None], RADIUS + 1), qbytes[:single_count])
-    log(f"{name}: batch, {len(queries)} queries in one range_search call ({faiss.omp_get_max_threads()} OpenMP threads)")
+    threads = faiss.omp_get_max_threads()
+    log(f"{name}: batch, {len(qbytes)} queries in one range_search call ({threads} OpenMP threads)")
     base = settle()
     tracked = reset_peak_rss()
     seconds, result, reps = repeat_timed(lambda: index.range_search(qbytes, RADIUS + 1))
     row.batch_peak = peak_rss() - base if tracked else None
-    row.batch_qps = len(queries) / seconds
-    row.batch_how = f"1 call, {faiss.omp_get_max_threads()} OpenMP threads; median of {reps} run(s)"
+    row.batch_qps = len(qbytes) / seconds
+    row.batch_how = f"1 call, {threads} OpenMP threads; median of {reps} run(s)"
     lims, _, labels = result  # type: ignore[misc]
-    keys = faiss_pairs(lims, labels, n)
-    del index, result
-    settle()
-    return row, keys
+    return faiss_pairs(lims, labels, n)
 
 
 def flat_single_count(n: int, n_queries: int) -> int:
@@ -629,17 +658,17 @@ def context_lines(quick: bool, plan: Plan) -> list[str]:
     return [
         "# Index benchmark" + (" (quick run)" if quick else ""),
         "",
-        f"- machine: {platform.machine()} {platform.system()} {platform.release()}, "
-        f"cpu_count {os.cpu_count()}, usable by this process {affinity}, "
-        f"RAM {mem_total / 2**30:.1f} GiB ({mem_available() / 2**30:.1f} GiB available at start)",
-        f"- python {platform.python_version()}, numpy {np.__version__}, faiss-cpu {version_of('faiss-cpu')} "
-        f"({faiss.omp_get_max_threads()} OpenMP threads), SQLAlchemy {version_of('SQLAlchemy')}, "
-        f"psycopg {version_of('psycopg')}",
+        (f"- machine: {platform.machine()} {platform.system()} {platform.release()}, "
+         f"cpu_count {os.cpu_count()}, usable by this process {affinity}, "
+         f"RAM {mem_total / 2**30:.1f} GiB ({mem_available() / 2**30:.1f} GiB available at start)"),
+        (f"- python {platform.python_version()}, numpy {np.__version__}, faiss-cpu {version_of('faiss-cpu')} "
+         f"({faiss.omp_get_max_threads()} OpenMP threads), SQLAlchemy {version_of('SQLAlchemy')}, "
+         f"psycopg {version_of('psycopg')}"),
         f"- load average at start (1/5/15 min): {load_average()}; other processes skew every figure",
-        f"- revision: {git_revision()}; index/hamming.py sha256 {file_digest(ROOT / 'index' / 'hamming.py')}, "
-        f"index/live.py {file_digest(ROOT / 'index' / 'live.py')}",
-        f"- sizes {', '.join(f'{n:,}' for n in plan.sizes)}; {plan.queries:,} queries (half near-duplicates "
-        f"2..25 flips from a stored entry, half random); radius {RADIUS}; seed {SEED}",
+        (f"- revision: {git_revision()}; sha256 of index/hamming.py {file_digest(ROOT / 'index' / 'hamming.py')}, "
+         f"index/live.py {file_digest(ROOT / 'index' / 'live.py')}"),
+        (f"- sizes {', '.join(f'{n:,}' for n in plan.sizes)}; {plan.queries:,} queries (half near-duplicates "
+         f"2..25 flips from a stored entry, half random); radius {RADIUS}; seed {SEED}"),
         "",
     ]
 
@@ -666,6 +695,7 @@ def search_rows(size: Size) -> list[list[object]]:
             f"{size.n:,}", r.name, f"{r.build_s:.1f}", fmt_bytes_per(r.rss_bytes, size.n),
             fmt_bytes_per(r.own_bytes, size.n), f"{p50:.2f}", f"{p99:.2f}", len(r.single_ms),
             f"{r.batch_qps:,.0f}", r.batch_how, peak, lat_ratio, qps_ratio, r.exact,
+            "" if r.chunked_qps is None else f"{r.chunked_qps:,.0f}",
         ])
     return out
 
@@ -771,9 +801,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "its own copy of the codes, the row metadata and the entry-state array); `own B/entry`: ours'",
         "`stats()` bytes (pdq table + entry_state_bytes). `batch peak MB`: VmHWM during the batch minus RSS",
         "before it. Ratios: IndexBinaryFlat p50 / this p50, and this throughput / IndexBinaryFlat's.",
+        f"`ref` (ours only, not the headline): 2 threads, each searching its half in calls of {CHUNK} queries.",
         "",
         *md_table(["N", "contender", "build s", "RSS B/entry", "own B/entry", "p50 ms", "p99 ms", "n single",
-                   "batch q/s", "batch mode", "batch peak MB", "p50 vs Flat", "q/s vs Flat", "exact vs Flat"],
+                   "batch q/s", "batch mode", "batch peak MB", "p50 vs Flat", "q/s vs Flat", "exact vs Flat",
+                   f"ref: 2 threads x {CHUNK}/call q/s"],
                   [r for s in results for r in search_rows(s)]),
         "",
         "Data: " + "; ".join(

@@ -20,6 +20,7 @@ Knows nothing of HTTP. Never holds media: only hashes and ids.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -220,10 +221,11 @@ class LiveIndex:
         benchmarks). The entries are taken as live at the store's current seq."""
         index = cls(store, snapshot_dir=snapshot_dir)
         store_id, seq = store.state()
-        entry_ids = np.asarray(entry_ids, np.int64)
+        codes = np.array(codes, dtype=np.uint64, copy=True)  # the index must not change under us
+        entry_ids = np.array(entry_ids, dtype=np.int64, copy=True)
         seqs = np.full(len(entry_ids), seq, np.int64)
         rows = _Rows(entry_ids, seqs, np.asarray(list_ids, np.int32), np.full(len(entry_ids), np.nan, np.float32))
-        index.tables[signal].set_main(np.ascontiguousarray(codes, np.uint64), rows)
+        index.tables[signal].set_main(codes, rows)
         index._set_entry_seq(entry_ids, seqs)
         index.lists = store.list_meta()
         index.store_id, index.seq, index.loaded_from = store_id, seq, "rows"
@@ -342,6 +344,18 @@ class LiveIndex:
 
     # -- compaction ----------------------------------------------------------------------------
 
+    def needs_compaction(self) -> bool:
+        """True when segments hold rows, or the big structures hold dead rows."""
+        with self._lock:
+            deleted = [i for i, m in self.lists.items() if m.deleted]
+            for table in self.tables.values():
+                rows = table.main_rows
+                if table.delta_rows or not np.array_equal(self.entry_seq[rows.entry], rows.seq):
+                    return True
+                if deleted and np.isin(rows.list, deleted).any():
+                    return True
+        return False
+
     def compact(self) -> None:
         """Fold the segments into the multi-indexes, dropping dead rows. Queries go on meanwhile."""
         with self._compacting:
@@ -379,7 +393,8 @@ class LiveIndex:
     def save_snapshot(self, folder: Path | None = None) -> Path:
         """Compact, then write the index to `folder` (default: snapshot_dir) atomically."""
         folder = Path(folder or self.snapshot_dir or "snapshot")
-        self.compact()
+        if self.needs_compaction():
+            self.compact()
         with self._lock:
             seq, store_id, entry_seq = self.seq, self.store_id, self.entry_seq.copy()
             arrays = {"entry_seq": entry_seq}
@@ -492,12 +507,32 @@ def _read_snapshot(folder: Path) -> tuple[dict[str, object], dict[str, np.ndarra
     for key, info in manifest["files"].items():
         path = version / info["file"]
         try:
-            if _sha256(path) != info["sha256"]:
-                raise SnapshotUnusable(f"{path.name} fails its checksum (corrupt)")
-            arrays[key] = np.load(path, allow_pickle=False)
+            arrays[key] = _load_checked(path, info["sha256"])
         except (OSError, ValueError) as exc:
             raise SnapshotUnusable(f"cannot read {path.name}: {exc}") from None
     return manifest, arrays
+
+
+def _load_checked(path: Path, sha256: str) -> np.ndarray:
+    """Read a .npy file once: checksum the bytes, then view the array inside them (no second read,
+    no copy)."""
+    with open(path, "rb") as fh:
+        buffer = bytearray(os.fstat(fh.fileno()).st_size)
+        if fh.readinto(buffer) != len(buffer):
+            raise OSError("short read")
+    view = memoryview(buffer)
+    if hashlib.sha256(view).hexdigest() != sha256:
+        raise SnapshotUnusable(f"{path.name} fails its checksum (corrupt)")
+    header = io.BytesIO(view[:4096].tobytes())
+    version = np.lib.format.read_magic(header)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f"unsupported .npy version {version}")
+    shape, fortran, dtype = readers[version](header)
+    if fortran or dtype.hasobject:
+        raise ValueError("unexpected array layout")
+    count = int(np.prod(shape, dtype=np.int64))
+    return np.frombuffer(buffer, dtype=dtype, count=count, offset=header.tell()).reshape(shape)
 
 
 def _sha256(path: Path) -> str:

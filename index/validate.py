@@ -17,7 +17,7 @@ a value it was not given (a missing quality stays missing; nothing is "fixed up"
 from __future__ import annotations
 
 import math
-import unicodedata
+import re
 from collections.abc import Iterable, Mapping
 
 from index.model import EntryRecord, FrameHash
@@ -83,8 +83,11 @@ def _external_id(value: object) -> str:
     return text
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
+
+
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for c in text)
+    return _CONTROL.search(text) is not None
 
 
 def _kind(value: object) -> str:
@@ -104,36 +107,28 @@ def _signal_name(name: object) -> str:
 def _signals_and_qualities(
     signals: Mapping[str, str], qualities: Mapping[str, int], warnings: list[str] | None
 ) -> tuple[dict[str, str], dict[str, int]]:
-    found = _signals(signals, warnings)
-    scores = _qualities(qualities, _signals(signals, []))  # a quality may name a signal dropped as weak
-    for name, score in list(scores.items()):
-        if name not in found:
-            del scores[name]
+    given: dict[str, str] = {}
+    for name in signals:
+        canonical = _signal_name(name)
+        if canonical in given:
+            raise InvalidEntry(f"signal {canonical} is given twice")
+        given[canonical] = name
+    scores = _qualities(qualities, given)  # a quality may name a signal that turns out weak
+    found: dict[str, str] = {}
+    for name in SIGNAL_TYPES:  # registry order, so that equal records also print alike
+        if name not in given:
             continue
         try:
-            check_weak_quality(name, score)
+            found[name] = normalize_hash(name, signals[given[name]])
+            if name in scores:
+                check_weak_quality(name, scores[name])
         except WeakHash as exc:
             if warnings is None:
                 raise
             warnings.append(str(exc))
-            del found[name], scores[name]
+            found.pop(name, None)
+            scores.pop(name, None)
     return found, scores
-
-
-def _signals(signals: Mapping[str, str], warnings: list[str] | None = None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for name, value in signals.items():
-        canonical = _signal_name(name)
-        if canonical in found:
-            raise InvalidEntry(f"signal {canonical} is given twice")
-        try:
-            found[canonical] = normalize_hash(canonical, value)
-        except WeakHash as exc:
-            if warnings is None:
-                raise
-            warnings.append(str(exc))
-    # Registry order, so that equal records also print alike.
-    return {name: found[name] for name in SIGNAL_TYPES if name in found}
 
 
 def normalize_hash(signal: str, value: object) -> str:
@@ -143,9 +138,9 @@ def normalize_hash(signal: str, value: object) -> str:
         text = cls.normalize(value)  # type: ignore[arg-type]  # normalize reports non-strings itself
     except ValueError as exc:
         raise InvalidEntry(str(exc)) from None
-    if text.count("0") == len(text):
+    if text == "0" * len(text):
         raise WeakHash(f"{signal}: all-zero hash ({_degenerate_reason(signal)})")
-    if text.count("f") == len(text):
+    if text == "f" * len(text):
         raise WeakHash(f"{signal}: all-one hash, every bit set ({_degenerate_reason(signal)})")
     return text
 
@@ -156,7 +151,7 @@ def _degenerate_reason(signal: str) -> str:
     return "degenerate: a placeholder, not the hash of a real file"
 
 
-def _qualities(qualities: Mapping[str, int], signals: Mapping[str, str]) -> dict[str, int]:
+def _qualities(qualities: Mapping[str, int], signals: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for name, value in qualities.items():
         canonical = _signal_name(name)

@@ -8,9 +8,11 @@ storage, and nothing here may loop over hashes in Python on a hot path.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 # Distances are computed in blocks of at most this many cells so that a many-to-many call over
 # large sets never materialises more than a few tens of MB at once.
@@ -26,7 +28,7 @@ def words_for_bits(bits: int) -> int:
 
 def is_hex(text: str) -> bool:
     """True when `text` is a non-empty string of hex digits only."""
-    return bool(text) and all(c in _HEX_DIGITS for c in text)
+    return isinstance(text, str) and _HEX.fullmatch(text) is not None
 
 
 def hex_to_words(hex_str: str, bits: int) -> np.ndarray:
