@@ -118,7 +118,7 @@ def hash_command(
             for record in records:
                 total += 1
                 advance()
-                if skip_unsupported and record.get("code") == "not_an_image":
+                if skip_unsupported and record.get("code") in ("not_an_image", "not_media"):
                     skipped += 1
                     continue
                 writer.write(record)

@@ -15,19 +15,27 @@ from itertools import islice
 
 from matcher.errors import MediaError, MediaTooLarge
 from matcher.hashing import HashOptions, hash_image_bytes
+from matcher.media import is_gif_or_webp, media_kind
+from matcher.video import hash_video
 
 CHUNK = 16
 Record = dict[str, object]
 
 
 def hash_file(path: str, options: HashOptions) -> Record:
-    """The output record for one file: its hashes, or {"path", "error", "code"}."""
+    """The output record for one file: its hashes (image or video), or {"path", "error", "code"}."""
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+        if media_kind(head) == "video" and not is_gif_or_webp(head):
+            return {"path": path, **hash_video(path, limits=options.video_limits).to_dict()}
         size = os.stat(path).st_size
         if size > options.limits.max_bytes:
             raise MediaTooLarge(f"file is {size:,} bytes; the limit is {options.limits.max_bytes:,} bytes")
         with open(path, "rb") as fh:
             data = fh.read(options.limits.max_bytes + 1)
+        if media_kind(head, data) == "video":
+            return {"path": path, **hash_video(data, limits=options.video_limits).to_dict()}
         hashes = hash_image_bytes(data, options)
     except MediaError as exc:
         return {"path": path, "error": exc.message, "code": exc.code}

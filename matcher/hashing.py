@@ -27,6 +27,7 @@ from matcher.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, Orientati
 from matcher.errors import MediaError
 from matcher.registry import DEFAULT_SIGNALS, byte_signals, image_signals
 from matcher.signal import SignalValue
+from matcher.video import DEFAULT_VIDEO_LIMITS, VideoLimits
 
 Mode = Literal["exact", "fast"]
 FAST_MIN_SIDE = 192
@@ -57,6 +58,7 @@ class HashOptions:
     mode: Mode = "exact"
     orientation: Orientation = "apply"
     limits: DecodeLimits = DEFAULT_LIMITS
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS
 
 
 DEFAULT_OPTIONS = HashOptions()

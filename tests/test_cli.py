@@ -41,12 +41,12 @@ def test_jsonl_streams_one_record_per_file(tree):
     paths = [Path(r["path"]).relative_to(tree).as_posix() for r in records]
     assert paths == ["a.jpg", "b.png", "notes.txt", "sub/c.webp", "sub/deeper/d.gif", "sub/deeper/no-extension"]
     bad = records[2]
-    assert set(bad) == {"path", "error", "code"} and bad["code"] == "not_an_image" and "text" in bad["error"]
+    assert set(bad) == {"path", "error", "code"} and bad["code"] == "not_media" and "text" in bad["error"]
     good = records[0]
     assert good["kind"] == "image" and good["format"] == "JPEG"
     assert good["phash"] == str(imagehash.phash(Image.open(tree / "a.jpg")))
     assert records[5]["format"] == "BMP"
-    assert "6 files, 5 hashed, 1 failed" in run.stderr
+    assert "6 files, 5 hashed, 1 failed" in run.stderr and "not_media: 1" in run.stderr
 
 
 def test_skip_unsupported_leaves_out_non_media_without_failing(tree):

@@ -1,0 +1,300 @@
+"""Video hashing: PDQ of frames sampled at a fixed interval, compatible with Meta's vPDQ.
+
+Frames are selected as vPDQ selects them: the stream's average frame rate (else its base rate) gives
+`every = int(interval * fps)` (at least 1), frame n (counting decoded frames from 0) is kept when
+n % every == 0, and its time is n / fps. Kept frames are converted to RGB with area interpolation
+(vPDQ's SWS_AREA) and hashed in batches by the vectorised PDQ core (`matcher.pdq`). Frames below
+quality 50 are dropped (their bits are noise), and with `collapse` a frame within `collapse_bits` of the
+last kept one is dropped too (a static shot hashed once a second adds rows, not evidence).
+
+Containers go through FFmpeg (PyAV: MP4/H.264, H.265, WebM/VP9, MOV, AVI, MKV, OGV, ...); animated GIF
+and WebP through Pillow, using each frame's display time. Bytes are read from memory, a path is
+streamed from disk; either way memory stays bounded (one batch of frames at a time), and nothing is
+written to disk or logged. Limits on size, duration, resolution and frame count refuse input with a
+`MediaError` before or while decoding, never by running out of memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+from PIL import Image, ImageSequence
+
+from matcher import pdq, sniff
+from matcher.bits import hamming_one_to_many, words_to_hex
+from matcher.errors import CorruptMedia, EmptyMedia, MediaError, MediaTooLarge, NotAnImage, TooManyPixels
+
+BATCH = 8
+MIN_QUALITY = 50
+
+
+class NotMedia(NotAnImage):
+    """Neither an image nor a video any decoder here reads; the message says what it looks like."""
+
+    code = "not_media"
+
+
+class VideoTooLong(MediaError):
+    code = "too_long"
+
+
+class NoVideoStream(MediaError):
+    code = "no_video_stream"
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Refusal thresholds. Defaults: 500 MB, 4 hours, 8.3 megapixels (4K UHD) per frame, 2M frames."""
+
+    max_bytes: int = 500 * 1024 * 1024
+    max_seconds: float = 4 * 3600.0
+    max_frame_pixels: int = 3840 * 2160
+    max_frames: int = 2_000_000
+
+
+DEFAULT_VIDEO_LIMITS = VideoLimits()
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One hashed frame: its time (s), its number among decoded frames, PDQ words and quality."""
+
+    t: float
+    number: int
+    words: np.ndarray
+    quality: int
+
+    @property
+    def pdq(self) -> str:
+        return words_to_hex(self.words)
+
+
+@dataclass(frozen=True)
+class VideoHashes:
+    format: str
+    width: int
+    height: int
+    duration: float
+    fps: float
+    frames: list[VideoFrame] = field(default_factory=list)
+    md5: str = ""
+    sha256: str = ""
+    decoded_frames: int = 0
+    complete: bool = True  # False when decoding stopped early on damaged data
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "kind": "video", "format": self.format, "width": self.width, "height": self.height,
+            "md5": self.md5, "sha256": self.sha256, "duration": round(self.duration, 3), "fps": round(self.fps, 3),
+            "frames": [{"t": round(f.t, 3), "pdq": f.pdq, "quality": f.quality} for f in self.frames],
+        }
+        if not self.complete:
+            out["complete"] = False
+        return out
+
+    def words(self) -> np.ndarray:
+        """(F, 4) uint64 PDQ words of the kept frames."""
+        return np.array([f.words for f in self.frames], dtype=np.uint64).reshape(-1, 4)
+
+
+def hash_video(
+    source: bytes | str | os.PathLike[str],
+    *,
+    interval: float = 1.0,
+    limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
+    collapse: bool = True,
+    collapse_bits: int = 8,
+    min_quality: int = MIN_QUALITY,
+) -> VideoHashes:
+    """Hash a video (bytes in memory, or a path). Raises a MediaError subclass for unusable input."""
+    if interval <= 0:
+        raise ValueError("interval must be positive")
+    md5, sha256, size = _digests(source)
+    if size == 0:
+        raise EmptyMedia("no data: the input is empty")
+    if size > limits.max_bytes:
+        raise MediaTooLarge(f"input is {size:,} bytes; the limit for videos is {limits.max_bytes:,} bytes")
+    head = source[:8192] if isinstance(source, bytes) else _head(source)
+    if _is_animated_image(head):
+        hashes = _hash_animation(source, interval, limits)
+    else:
+        hashes = _hash_container(source, head, interval, limits)
+    frames = [f for f in hashes.frames if f.quality >= min_quality]
+    if collapse:
+        frames = _collapse(frames, collapse_bits)
+    return VideoHashes(
+        format=hashes.format, width=hashes.width, height=hashes.height, duration=hashes.duration, fps=hashes.fps,
+        frames=frames, md5=md5, sha256=sha256, decoded_frames=hashes.decoded_frames, complete=hashes.complete,
+    )
+
+
+def _digests(source: bytes | str | os.PathLike[str]) -> tuple[str, str, int]:
+    md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    if isinstance(source, bytes):
+        md5.update(source)
+        sha256.update(source)
+        return md5.hexdigest(), sha256.hexdigest(), len(source)
+    size = 0
+    with open(source, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            md5.update(chunk)
+            sha256.update(chunk)
+            size += len(chunk)
+    return md5.hexdigest(), sha256.hexdigest(), size
+
+
+def _head(path: str | os.PathLike[str]) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(8192)
+
+
+def _is_animated_image(head: bytes) -> bool:
+    return head.startswith((b"GIF87a", b"GIF89a")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _collapse(frames: list[VideoFrame], bits: int) -> list[VideoFrame]:
+    kept: list[VideoFrame] = []
+    for frame in frames:
+        if kept and int(hamming_one_to_many(kept[-1].words, frame.words[None])[0]) <= bits:
+            continue
+        kept.append(frame)
+    return kept
+
+
+def _hash_batches(samples: Iterator[tuple[int, float, np.ndarray]]) -> Iterator[VideoFrame]:
+    batch: list[tuple[int, float, np.ndarray]] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == BATCH:
+            yield from _hash_batch(batch)
+            batch = []
+    if batch:
+        yield from _hash_batch(batch)
+
+
+def _hash_batch(batch: list[tuple[int, float, np.ndarray]]) -> Iterator[VideoFrame]:
+    hashed = pdq.hash_batch([rgb for _, _, rgb in batch])
+    for (number, t, _), words, quality in zip(batch, hashed.words, hashed.quality, strict=True):
+        yield VideoFrame(t=t, number=number, words=words, quality=int(quality))
+
+
+# -- containers through FFmpeg (PyAV) --------------------------------------------------------------
+
+
+def _hash_container(source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits) -> VideoHashes:
+    try:
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
+    except av.FFmpegError:
+        what = sniff.describe(head)
+        if "(video/" in what:
+            raise CorruptMedia(f"{what}: the container is damaged and cannot be read") from None
+        raise NotMedia(f"not a supported image or video: the data looks like {what}") from None
+    with container:
+        if not container.streams.video:
+            kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+            raise NoVideoStream(f"no video stream in this file ({kinds}): nothing to hash")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise CorruptMedia("the video stream has no frame size")
+        if width * height > limits.max_frame_pixels:
+            raise TooManyPixels(f"frames are {width}x{height}; the limit is {limits.max_frame_pixels:,} pixels per frame")
+        duration = _duration(container, stream)
+        if duration > limits.max_seconds:
+            raise VideoTooLong(f"video lasts {duration:,.0f} s; the limit is {limits.max_seconds:,.0f} s")
+        fps = _frame_rate(stream)
+        every = max(1, int(interval * fps))
+        stream.thread_type = "AUTO"
+        state = {"decoded": 0, "complete": True}
+        frames = list(_hash_batches(_sample(container, stream, every, fps, limits, state)))
+        if state["decoded"] == 0:
+            raise CorruptMedia("no frame could be decoded: the video data is corrupt or truncated")
+        name = container.format.name.split(",")[0]
+    return VideoHashes(format=name, width=width, height=height, duration=duration or state["decoded"] / fps,
+                       fps=fps, frames=frames, decoded_frames=state["decoded"], complete=state["complete"])
+
+
+def _frame_rate(stream: av.video.stream.VideoStream) -> float:
+    for rate in (stream.average_rate, stream.base_rate, stream.guessed_rate):
+        if rate and rate > 0:
+            return float(rate)
+    return 25.0  # no rate in the file at all: FFmpeg's own default
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _sample(container, stream, every: int, fps: float, limits: VideoLimits, state: dict) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
+    number = -1
+    try:
+        for frame in container.decode(stream):
+            number += 1
+            state["decoded"] = number + 1
+            if number >= limits.max_frames:
+                raise VideoTooLong(f"more than {limits.max_frames:,} frames; the limit is {limits.max_frames:,}")
+            if number % every:
+                continue
+            if frame.width * frame.height > limits.max_frame_pixels:
+                raise TooManyPixels(f"a frame is {frame.width}x{frame.height}; the limit is {limits.max_frame_pixels:,} pixels")
+            rgb = frame.reformat(format="rgb24", interpolation="AREA").to_ndarray()
+            yield number, number / fps, rgb
+    except av.FFmpegError:
+        # Damaged data after some good frames: keep what decoded, and say the hash is partial.
+        state["complete"] = False
+
+
+# -- animated GIF and WebP through Pillow ----------------------------------------------------------
+
+
+def _hash_animation(source: bytes | str | os.PathLike[str], interval: float, limits: VideoLimits) -> VideoHashes:
+    try:
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=("GIF", "WEBP"))
+    except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted bytes is a corrupt input
+        raise CorruptMedia(f"cannot read the animation: {exc}") from None
+    width, height = image.size
+    if width * height > limits.max_frame_pixels:
+        raise TooManyPixels(f"frames are {width}x{height}; the limit is {limits.max_frame_pixels:,} pixels per frame")
+    state = {"decoded": 0, "complete": True, "t": 0.0}
+    fmt = (image.format or "GIF").lower()
+    frames = list(_hash_batches(_sample_animation(image, interval, limits, state)))
+    if state["decoded"] == 0:
+        raise CorruptMedia("no frame could be decoded from the animation")
+    duration = state["t"]
+    fps = state["decoded"] / duration if duration else 0.0
+    return VideoHashes(format=fmt, width=width, height=height, duration=duration, fps=fps,
+                       frames=frames, decoded_frames=state["decoded"], complete=state["complete"])
+
+
+def _sample_animation(image: Image.Image, interval: float, limits: VideoLimits, state: dict) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
+    next_t = 0.0
+    try:
+        for number, frame in enumerate(ImageSequence.Iterator(image)):
+            if number >= limits.max_frames:
+                raise VideoTooLong(f"more than {limits.max_frames:,} frames; the limit is {limits.max_frames:,}")
+            frame.load()  # WebP sets the frame's duration only once the frame is loaded
+            t = state["t"]
+            state["decoded"] = number + 1
+            # A frame is shown from t for its duration; keep it when it covers the next sampling time.
+            shown = max(frame.info.get("duration", 100) or 100, 10) / 1000.0
+            state["t"] = t + shown
+            if t + shown > next_t or number == 0:
+                yield number, t, np.asarray(frame.convert("RGB"))
+                while next_t < t + shown:
+                    next_t += interval
+            if state["t"] > limits.max_seconds:
+                raise VideoTooLong(f"animation lasts over {limits.max_seconds:,.0f} s")
+    except MediaError:
+        raise
+    except Exception:  # noqa: BLE001 - damaged frames after good ones: keep what decoded
+        state["complete"] = False
