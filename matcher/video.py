@@ -26,7 +26,7 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence
 
-from matcher import pdq, sniff
+from matcher import borders, pdq, sniff
 from matcher.bits import hamming_one_to_many, words_to_hex
 from matcher.errors import CorruptMedia, EmptyMedia, MediaError, MediaTooLarge, NotAnImage, TooManyPixels
 
@@ -63,12 +63,18 @@ DEFAULT_VIDEO_LIMITS = VideoLimits()
 
 @dataclass(frozen=True)
 class VideoFrame:
-    """One hashed frame: its time (s), its number among decoded frames, PDQ words and quality."""
+    """One hashed frame: its time (s), its number among decoded frames, PDQ words and quality.
+
+    `variants` (8, 4): the 8 dihedral variants (0 is `words`); `content` (8, 4) or None: the same for
+    the picture inside letterbox or pillarbox bars, when the frame has them. Only `words` is
+    vPDQ-compatible and stored in lists; the others serve queries."""
 
     t: float
     number: int
     words: np.ndarray
     quality: int
+    variants: np.ndarray | None = None
+    content: np.ndarray | None = None
 
     @property
     def pdq(self) -> str:
@@ -179,9 +185,13 @@ def _hash_batches(samples: Iterator[tuple[int, float, np.ndarray]]) -> Iterator[
 
 
 def _hash_batch(batch: list[tuple[int, float, np.ndarray]]) -> Iterator[VideoFrame]:
-    hashed = pdq.hash_batch([rgb for _, _, rgb in batch])
-    for (number, t, _), words, quality in zip(batch, hashed.words, hashed.quality, strict=True):
-        yield VideoFrame(t=t, number=number, words=words, quality=int(quality))
+    hashed = pdq.hash_batch_dihedral([rgb for _, _, rgb in batch])
+    inner = [borders.crop_content(rgb) for _, _, rgb in batch]
+    cropped = [c for c in inner if c is not None]
+    content = iter(pdq.hash_batch_dihedral(cropped).words) if cropped else iter(())
+    for (number, t, _), variants, quality, box in zip(batch, hashed.words, hashed.quality, inner, strict=True):
+        yield VideoFrame(t=t, number=number, words=variants[0], quality=int(quality), variants=variants,
+                         content=None if box is None else next(content))
 
 
 # -- containers through FFmpeg (PyAV) --------------------------------------------------------------

@@ -11,11 +11,13 @@ from PIL import Image
 
 
 def scenes(photos: Sequence[np.ndarray], seconds_each: float, fps: int, size: tuple[int, int] = (320, 240)) -> list[np.ndarray]:
-    """Frames panning slowly across each photo in turn (so consecutive seconds differ a little)."""
+    """Frames panning across each photo in turn at about 3% of the frame per second (a slow
+    camera move, so consecutive seconds differ a little)."""
     width, height = size
     frames = []
     for photo in photos:
-        big = np.asarray(Image.fromarray(photo).resize((int(width * 1.5), int(height * 1.5))))
+        grow = 1 + 0.03 * seconds_each
+        big = np.asarray(Image.fromarray(photo).resize((int(width * grow), int(height * grow))))
         count = int(seconds_each * fps)
         for i in range(count):
             x = int((big.shape[1] - width) * i / max(1, count - 1))

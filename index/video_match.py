@@ -1,0 +1,143 @@
+"""Deciding which listed videos (and images) a query video shows, from frame-level index hits.
+
+The index answers per frame: which entry frames lie within threshold of it. A video match needs more
+than one lucky frame, so hits are grouped by (entry, dihedral variant) and summarised as:
+- query coverage: share of the query's duration whose frames match the entry;
+- entry coverage: share of the entry's duration found in the query;
+- matched time ranges in both, and the matched duration.
+Each sampled frame stands for the time until the next one (collapsed still shots count fully).
+
+A match is declared when the matched duration reaches `min_seconds` (or half of the shorter video,
+for short clips) and either coverage reaches its threshold. Either, not both: a 50% trim covers half
+the entry and all of the query; a compilation covers part of the entry and a small part of the query.
+
+Cross-matching: a still image that equals a frame of a listed video is a `screenshot`; a video whose
+frames show a listed image is a `slideshow`. Pure: hits and frame times in, matches out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.live import Hit
+
+
+@dataclass(frozen=True)
+class VideoPolicy:
+    min_query_coverage: float = 0.2
+    min_entry_coverage: float = 0.2
+    min_seconds: float = 2.0
+    # Matched stretches closer than this are one stretch: lists hold a frame a second, so a query
+    # frame that falls between two listed frames may miss both without the content being different.
+    max_gap: float = 1.0
+
+
+DEFAULT_POLICY = VideoPolicy()
+
+
+@dataclass(frozen=True)
+class VideoMatch:
+    entry_id: int
+    list_id: int
+    relation: str  # "video" (video in video), "slideshow" (listed image in a video)
+    variant: int  # dihedral variant of the query frames that matched (0: as is)
+    matched_frames: int
+    query_coverage: float
+    entry_coverage: float
+    matched_seconds: float
+    query_ranges: list[tuple[float, float]]
+    entry_ranges: list[tuple[float, float]]
+    best_distance: int
+    decided: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "entry_id": self.entry_id, "list_id": self.list_id, "relation": self.relation, "variant": self.variant,
+            "matched_frames": self.matched_frames, "query_coverage": round(self.query_coverage, 3),
+            "entry_coverage": round(self.entry_coverage, 3), "matched_seconds": round(self.matched_seconds, 2),
+            "query_ranges": [[round(a, 2), round(b, 2)] for a, b in self.query_ranges],
+            "entry_ranges": [[round(a, 2), round(b, 2)] for a, b in self.entry_ranges],
+            "best_distance": self.best_distance, "match": self.decided,
+        }
+
+
+def spans(times: Sequence[float], duration: float) -> np.ndarray:
+    """How long each sampled frame stands for: until the next frame; the last until `duration`."""
+    t = np.asarray(times, dtype=np.float64)
+    if len(t) == 0:
+        return t
+    ends = np.append(t[1:], max(duration, t[-1] + (np.median(np.diff(t)) if len(t) > 1 else 1.0)))
+    return np.maximum(ends - t, 0.0)
+
+
+def ranges(times: Sequence[float], widths: Sequence[float], gap: float = 0.01) -> list[tuple[float, float]]:
+    """Merge [t, t + width) intervals that lie within `gap` of each other into ranges."""
+    out: list[list[float]] = []
+    for t, w in sorted(zip(times, widths, strict=True)):
+        if out and t <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], t + w)
+        else:
+            out.append([t, t + w])
+    return [(float(a), float(b)) for a, b in out]
+
+
+def match_video(
+    query_times: Sequence[float],
+    query_duration: float,
+    row_frame: Sequence[int],
+    row_variant: Sequence[int],
+    hits: Iterable[Hit],
+    entry_frames: Mapping[int, Sequence[float]],
+    policy: VideoPolicy = DEFAULT_POLICY,
+) -> list[VideoMatch]:
+    """Summarise PDQ hits of a query video's frames.
+
+    Query row i (what `Hit.query` indexes) is frame `row_frame[i]` in variant `row_variant[i]`
+    (a dihedral variant, or a cropped-content one). `entry_frames[entry_id]` lists that entry's
+    frame times (empty for a still image entry).
+    """
+    query_spans = spans(query_times, query_duration)
+    total = float(query_spans.sum()) or 1.0
+    grouped: dict[tuple[int, int, int], list[Hit]] = defaultdict(list)
+    for hit in hits:
+        grouped[(hit.entry_id, hit.list_id, int(row_variant[hit.query]))].append(hit)
+    best: dict[int, VideoMatch] = {}
+    for (entry_id, list_id, variant), group in grouped.items():
+        match = _summarise(entry_id, list_id, variant, group, row_frame, query_times, query_spans, total,
+                           entry_frames.get(entry_id, ()), policy)
+        kept = best.get(entry_id)
+        if kept is None or (match.matched_seconds, -match.best_distance) > (kept.matched_seconds, -kept.best_distance):
+            best[entry_id] = match
+    return sorted(best.values(), key=lambda m: (-m.decided, -m.matched_seconds, m.best_distance))
+
+
+def _summarise(entry_id, list_id, variant, group, row_frame, query_times, query_spans, total, entry_times, policy):  # type: ignore[no-untyped-def]
+    frames = sorted({int(row_frame[h.query]) for h in group})
+    q_ranges = ranges([query_times[f] for f in frames], [query_spans[f] for f in frames], policy.max_gap)
+    matched_seconds = float(min(total, sum(b - a for a, b in q_ranges)))
+    best_distance = min(h.distance for h in group)
+    if not entry_times:  # a listed still image shown in the video
+        decided = bool(matched_seconds >= min(policy.min_seconds, total / 2))
+        return VideoMatch(entry_id, list_id, "slideshow", variant, len(frames), matched_seconds / total, 1.0,
+                          matched_seconds, q_ranges, [], best_distance, decided)
+    entry_spans = spans(entry_times, 0.0)
+    entry_total = float(entry_spans.sum()) or 1.0
+    index_of = {round(t, 3): i for i, t in enumerate(entry_times)}
+    matched_entry = sorted({index_of[round(h.t, 3)] for h in group if h.t is not None and round(h.t, 3) in index_of})
+    e_ranges = ranges([entry_times[i] for i in matched_entry], [entry_spans[i] for i in matched_entry], policy.max_gap)
+    entry_seconds = float(min(entry_total, sum(b - a for a, b in e_ranges)))
+    query_coverage, entry_coverage = matched_seconds / total, entry_seconds / entry_total
+    long_enough = matched_seconds >= min(policy.min_seconds, total / 2, entry_total / 2)
+    decided = bool(long_enough and (query_coverage >= policy.min_query_coverage
+                                    or entry_coverage >= policy.min_entry_coverage))
+    return VideoMatch(entry_id, list_id, "video", variant, len(frames), query_coverage, entry_coverage,
+                      matched_seconds, q_ranges, e_ranges, best_distance, decided)
+
+
+def screenshots(hits: Iterable[Hit]) -> list[Hit]:
+    """Hits of a still image query on frames of listed videos: the image is a screenshot of them."""
+    return [h for h in hits if h.t is not None]
