@@ -33,6 +33,7 @@ from rich.text import Text
 from app.files import count_files, iter_files
 from app.index_cli import index_app
 from app.lists_cli import lists_app
+from app.match_cli import match_command
 from app.hashjob import hash_files
 from app.output import make_writer
 from matcher.decode import DecodeLimits
@@ -66,6 +67,7 @@ def _root() -> None:
 
 app.add_typer(lists_app, name="lists")
 app.add_typer(index_app, name="index")
+app.command("match")(match_command)
 
 
 @app.command("hash")

@@ -25,14 +25,14 @@ from matcher.video import VideoHashes, VideoLimits, hash_video
 
 
 def hash_query_video(source: bytes | str, limits: VideoLimits | None = None) -> VideoHashes:
-    """Hash a video for matching (denser sampling than for listing; see QUERY_INTERVAL)."""
-    return hash_video(source, interval=QUERY_INTERVAL, **({"limits": limits} if limits else {}))
+    """Hash a video for matching (denser sampling than for listing; see QUERY_PHASES)."""
+    return hash_video(source, phases=QUERY_PHASES, **({"limits": limits} if limits else {}))
 
 MIRROR = pdq.DIHEDRAL_NAMES.index("flip_y")
-# Lists hold frames every second (vPDQ's rate); queries are sampled twice as often, so that a copy at
-# another frame rate or a trimmed one, whose frames fall between the listed ones, still has a frame
-# within a quarter second of each listed frame.
-QUERY_INTERVAL = 0.5
+# Lists hold frames every second on vPDQ's grid; queries take that grid plus the frames midway, so an
+# identical copy lines up frame for frame, and a copy at another frame rate or trimmed off the grid
+# still has a frame within a quarter second of each listed one.
+QUERY_PHASES = 2
 CONTENT = 8  # variant numbers 8.. are the dihedral variants of the content inside bars
 _RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}
 

@@ -83,27 +83,36 @@ def hash_images_bytes(
 ) -> list[ImageHashes | MediaError]:
     """Hash many image files; each item is its hashes or the MediaError that refused it."""
     results: list[ImageHashes | MediaError] = []
-    decoded: list[tuple[int, DecodedImage]] = []
+    decoded: list[tuple[int, bytes, DecodedImage]] = []
     for blob in blobs:
         try:
             image = decode_for(blob, options)
         except MediaError as exc:
             results.append(exc)
             continue
+        results.append(MediaError("not hashed yet"))  # replaced below, once the batch is hashed
+        decoded.append((len(results) - 1, blob, image))
+    hashed = hash_decoded([(blob, image) for _, blob, image in decoded], options)
+    for (slot, _, _), hashes in zip(decoded, hashed, strict=True):
+        results[slot] = hashes
+    return results
+
+
+def hash_decoded(items: Sequence[tuple[bytes, DecodedImage]], options: HashOptions = DEFAULT_OPTIONS) -> list[ImageHashes]:
+    """All signals of images already decoded (with their file bytes, for MD5/SHA-256), batched."""
+    out = []
+    for blob, image in items:
         source_w, source_h = image.source_size
         values = {cls.name: cls.hash_bytes(blob) for cls in byte_signals(options.signals)}
-        results.append(ImageHashes(format=image.format, width=source_w, height=source_h, signals=values))
-        decoded.append((len(results) - 1, image))
-    images = [image for _, image in decoded]
+        out.append(ImageHashes(format=image.format, width=source_w, height=source_h, signals=values))
+    images = [image for _, image in items]
     kinds = image_signals(options.signals)
     thumbnail.prepare(images, [cls.thumbnail for cls in kinds if cls.thumbnail])
     for cls in kinds:
         if not images:
             break
-        for (slot, _), value in zip(decoded, cls.hash_images(images), strict=True):
-            results[slot].signals[cls.name] = value  # type: ignore[union-attr]
-    for slot, _ in decoded:  # keep the caller's signal order in the output
-        hashes = results[slot]
-        assert isinstance(hashes, ImageHashes)
+        for hashes, value in zip(out, cls.hash_images(images), strict=True):
+            hashes.signals[cls.name] = value
+    for hashes in out:  # keep the caller's signal order in the output
         hashes.signals.update({n: hashes.signals.pop(n) for n in options.signals})
-    return results
+    return out

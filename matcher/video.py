@@ -113,12 +113,17 @@ def hash_video(
     source: bytes | str | os.PathLike[str],
     *,
     interval: float = 1.0,
+    phases: int = 1,
     limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
     collapse: bool = True,
     collapse_bits: int = 8,
     min_quality: int = MIN_QUALITY,
 ) -> VideoHashes:
-    """Hash a video (bytes in memory, or a path). Raises a MediaError subclass for unusable input."""
+    """Hash a video (bytes in memory, or a path). Raises a MediaError subclass for unusable input.
+
+    `phases` > 1 also samples evenly between the vPDQ grid's frames (2: the grid plus the midpoints),
+    for queries: a copy whose frames fall between the listed ones still has a frame close to each.
+    """
     if interval <= 0:
         raise ValueError("interval must be positive")
     md5, sha256, size = _digests(source)
@@ -128,9 +133,9 @@ def hash_video(
         raise MediaTooLarge(f"input is {size:,} bytes; the limit for videos is {limits.max_bytes:,} bytes")
     head = source[:8192] if isinstance(source, bytes) else _head(source)
     if _is_animated_image(head):
-        hashes = _hash_animation(source, interval, limits)
+        hashes = _hash_animation(source, interval / max(1, phases), limits)
     else:
-        hashes = _hash_container(source, head, interval, limits)
+        hashes = _hash_container(source, head, interval, limits, phases)
     frames = [f for f in hashes.frames if f.quality >= min_quality]
     if collapse:
         frames = _collapse(frames, collapse_bits)
@@ -197,7 +202,9 @@ def _hash_batch(batch: list[tuple[int, float, np.ndarray]]) -> Iterator[VideoFra
 # -- containers through FFmpeg (PyAV) --------------------------------------------------------------
 
 
-def _hash_container(source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits) -> VideoHashes:
+def _hash_container(
+    source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits, phases: int
+) -> VideoHashes:
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
     except av.FFmpegError:
@@ -220,9 +227,10 @@ def _hash_container(source: bytes | str | os.PathLike[str], head: bytes, interva
             raise VideoTooLong(f"video lasts {duration:,.0f} s; the limit is {limits.max_seconds:,.0f} s")
         fps = _frame_rate(stream)
         every = max(1, int(interval * fps))
+        keep = {round(k * every / phases) for k in range(max(1, phases))}  # 0 is vPDQ's own grid
         stream.thread_type = "AUTO"
         state = {"decoded": 0, "complete": True}
-        frames = list(_hash_batches(_sample(container, stream, every, fps, limits, state)))
+        frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state)))
         if state["decoded"] == 0:
             raise CorruptMedia("no frame could be decoded: the video data is corrupt or truncated")
         name = container.format.name.split(",")[0]
@@ -245,7 +253,7 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return 0.0
 
 
-def _sample(container, stream, every: int, fps: float, limits: VideoLimits, state: dict) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
+def _sample(container, stream, every: int, keep: set[int], fps: float, limits: VideoLimits, state: dict) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
     number = -1
     try:
         for frame in container.decode(stream):
@@ -253,7 +261,7 @@ def _sample(container, stream, every: int, fps: float, limits: VideoLimits, stat
             state["decoded"] = number + 1
             if number >= limits.max_frames:
                 raise VideoTooLong(f"more than {limits.max_frames:,} frames; the limit is {limits.max_frames:,}")
-            if number % every:
+            if number % every not in keep:
                 continue
             if frame.width * frame.height > limits.max_frame_pixels:
                 raise TooManyPixels(f"a frame is {frame.width}x{frame.height}; the limit is {limits.max_frame_pixels:,} pixels")

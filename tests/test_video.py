@@ -116,3 +116,10 @@ def test_garbage_never_crashes():
                 hash_video(blob)
             except errors.MediaError:
                 pass
+
+
+def test_query_phases_add_the_midpoints_to_the_vpdq_grid(clip):
+    _, data = clip
+    hashed = hash_video(data, phases=2, collapse=False, min_quality=0)
+    numbers = [f.number for f in hashed.frames]
+    assert numbers[:6] == [0, 12, 25, 37, 50, 62]  # every 25th frame (vPDQ's grid) and the ones midway
