@@ -108,3 +108,29 @@ def test_index_snapshot_then_stats_loads_from_it(tmp_path, hashes_file):
     run(tmp_path, "lists", "revoke", "l", json.loads(hashes_file.read_text().splitlines()[0])["path"], "--reason", "x")
     stale = json.loads(run(tmp_path, "index", "stats").stdout)  # snapshot is stale: loaded, then caught up
     assert stale["loaded_from"] == "snapshot" and stale["seq"] == stats["seq"] + 1
+
+
+def test_match_images_and_videos_against_the_lists(tmp_path, photos, hashes_file):
+    from tests.videos import encode as encode_video
+    from tests.videos import scenes
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_video(scenes([photos["rocket"], photos["camera"]], seconds_each=3, fps=25), 25))
+    video_hashes = tmp_path / "video.jsonl"
+    hashed = run(tmp_path, "hash", str(clip), "--out", str(video_hashes))
+    assert hashed.returncode == 0 and json.loads(video_hashes.read_text())["kind"] == "video"
+    run(tmp_path, "lists", "create", "l", "--owner", "o", "--action", "review")
+    assert run(tmp_path, "lists", "import", "l", str(hashes_file)).returncode == 0
+    assert run(tmp_path, "lists", "import", "l", str(video_hashes)).returncode == 0
+    mirrored = tmp_path / "mirrored.png"
+    Image.fromarray(photos["coffee"][:, ::-1]).save(mirrored)
+    unrelated = tmp_path / "unrelated.png"
+    Image.fromarray(photos["moon"]).save(unrelated)
+    result = run(tmp_path, "match", str(clip), str(mirrored), str(unrelated), "--list", "l")
+    assert result.returncode == 0, result.stderr
+    video, image, other = (json.loads(line) for line in result.stdout.splitlines())
+    assert video["kind"] == "video" and video["decision"] == "review"
+    assert {m["relation"] for m in video["matches"]} == {"video", "exact"}
+    assert image["decision"] == "review" and image["matches"][0]["variant"] == "flip_y"
+    assert other["decision"] == "none" and other["matches"] == []
+    assert run(tmp_path, "match", str(clip), "--list", "nope").returncode == 1
