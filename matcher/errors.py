@@ -48,3 +48,21 @@ class CorruptMedia(MediaError):
 
 class ZeroSizedImage(MediaError):
     code = "zero_size"
+
+
+class NotMedia(NotAnImage):
+    """Neither an image nor a video any decoder here reads; the message says what it looks like."""
+
+    code = "not_media"
+
+
+class VideoTooLong(MediaError):
+    """Longer (in seconds or frames) than the configured video limits."""
+
+    code = "too_long"
+
+
+class NoVideoStream(MediaError):
+    """A media container with no video in it (an audio file, say)."""
+
+    code = "no_video_stream"

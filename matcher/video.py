@@ -28,24 +28,21 @@ from PIL import Image, ImageSequence
 
 from matcher import borders, pdq, sniff
 from matcher.bits import hamming_one_to_many, words_to_hex
-from matcher.errors import CorruptMedia, EmptyMedia, MediaError, MediaTooLarge, NotAnImage, TooManyPixels
+from matcher.errors import (
+    CorruptMedia,
+    EmptyMedia,
+    MediaError,
+    MediaTooLarge,
+    NotMedia,
+    NoVideoStream,
+    TooManyPixels,
+    VideoTooLong,
+)
+
+__all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLimits", "hash_video"]
 
 BATCH = 8
 MIN_QUALITY = 50
-
-
-class NotMedia(NotAnImage):
-    """Neither an image nor a video any decoder here reads; the message says what it looks like."""
-
-    code = "not_media"
-
-
-class VideoTooLong(MediaError):
-    code = "too_long"
-
-
-class NoVideoStream(MediaError):
-    code = "no_video_stream"
 
 
 @dataclass(frozen=True)
