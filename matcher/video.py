@@ -2,8 +2,8 @@
 
 Frames are selected as vPDQ selects them: the stream's average frame rate (else its base rate) gives
 `every = int(interval * fps)` (at least 1), frame n (counting decoded frames from 0) is kept when
-n % every == 0, and its time is n / fps. Kept frames are converted to RGB with area interpolation
-(vPDQ's SWS_AREA) and hashed in batches by the vectorised PDQ core (`matcher.pdq`). Frames below
+n % every == 0, and its time is n / fps. Kept frames are converted to RGB as vPDQ converts them (area
+interpolation, BT.601 matrix whatever the stream's tag) and hashed in batches by the vectorised PDQ core (`matcher.pdq`). Frames below
 quality 50 are dropped (their bits are noise), and with `collapse` a frame within `collapse_bits` of the
 last kept one is dropped too (a static shot hashed once a second adds rows, not evidence).
 
@@ -262,7 +262,9 @@ def _sample(container, stream, every: int, keep: set[int], fps: float, limits: V
                 continue
             if frame.width * frame.height > limits.max_frame_pixels:
                 raise TooManyPixels(f"a frame is {frame.width}x{frame.height}; the limit is {limits.max_frame_pixels:,} pixels")
-            rgb = frame.reformat(format="rgb24", interpolation="AREA").to_ndarray()
+            # vPDQ converts every stream with BT.601, whatever colour matrix it is tagged with; so do
+            # we, or BT.709 (HD, phones) frames would sit up to 12 bits from the hashes lists carry.
+            rgb = frame.reformat(format="rgb24", interpolation="AREA", src_colorspace="ITU601").to_ndarray()
             yield number, number / fps, rgb
     except av.FFmpegError:
         # Damaged data after some good frames: keep what decoded, and say the hash is partial.
