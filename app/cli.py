@@ -31,10 +31,10 @@ from rich.progress import (
 from rich.text import Text
 
 from app.files import count_files, iter_files
+from app.hashjob import hash_files
 from app.index_cli import index_app
 from app.lists_cli import lists_app
 from app.match_cli import match_command
-from app.hashjob import hash_files
 from app.output import make_writer
 from matcher.decode import DecodeLimits
 from matcher.hashing import HashOptions

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from matcher import errors, pdq
-from matcher.video import NoVideoStream, NotMedia, VideoLimits, VideoTooLong, hash_video
+from matcher.video import NotMedia, NoVideoStream, VideoLimits, VideoTooLong, hash_video
 from tests.videos import encode, scenes
 
 

@@ -5,8 +5,6 @@ import json
 import sys
 import time
 
-import numpy as np
-
 from index.live import LiveIndex
 from index.store import Store
 from matcher.bits import hex_to_words
