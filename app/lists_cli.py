@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from index import formats
-from index.lists import InvalidList, parse_thresholds
+from index.lists import InvalidList, parse_settings, parse_thresholds
 from index.store import Conflict, EntryInfo, NotFound, Store
 from matcher.registry import SIGNAL_TYPES
 
@@ -69,6 +69,18 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _video_policy(text: str | None) -> dict[str, float] | None:
+    if text is None:
+        return None
+    try:
+        return parse_settings(text)
+    except InvalidList as exc:
+        raise typer.BadParameter(str(exc), param_hint="--video-policy") from None
+
+
+_VIDEO_HELP = "Video matching, e.g. query_coverage=0.2,entry_coverage=0.2,min_seconds=2."
+
+
 def _thresholds(text: str | None) -> dict[str, int] | None:
     if text is None:
         return None
@@ -85,6 +97,7 @@ def create(
     description: Annotated[str, typer.Option(help="What the list is for.")] = "",
     action: Annotated[Action, typer.Option(help="What a match asks for.")] = Action.takedown,
     thresholds: Annotated[str | None, typer.Option(help="Per-signal maximum distances, e.g. pdq=31,phash=8.")] = None,
+    video_policy: Annotated[str | None, typer.Option(help=_VIDEO_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """Create a list."""
@@ -92,7 +105,7 @@ def create(
     try:
         created = store.create_list(
             name, owner=owner, actor=actor_name(), description=description,
-            default_action=action.value, thresholds=_thresholds(thresholds),
+            default_action=action.value, thresholds=_thresholds(thresholds), video_policy=_video_policy(video_policy),
         )
     except (InvalidList, Conflict) as exc:
         raise _fail(str(exc)) from None
@@ -105,14 +118,16 @@ def update_(
     description: Annotated[str | None, typer.Option()] = None,
     action: Annotated[Action | None, typer.Option()] = None,
     thresholds: Annotated[str | None, typer.Option(help="e.g. pdq=28 (others unchanged).")] = None,
+    video_policy: Annotated[str | None, typer.Option(help=_VIDEO_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Change a list's description, action or thresholds (takes effect at once)."""
+    """Change a list's description, action, thresholds or video policy (takes effect at once)."""
     store = open_store()
     try:
         changed = store.update_list(
             name, actor=actor_name(), description=description,
             default_action=action.value if action else None, thresholds=_thresholds(thresholds),
+            video_policy=_video_policy(video_policy),
         )
     except (InvalidList, NotFound) as exc:
         raise _fail(str(exc)) from None

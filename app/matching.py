@@ -46,7 +46,17 @@ def variant_name(variant: int) -> str:
 class MatchContext:
     index: LiveIndex
     list_ids: tuple[int, ...] | None = None
-    policy: VideoPolicy = DEFAULT_POLICY
+    policy: VideoPolicy | None = None  # None: each list's own video policy
+
+    def video_policies(self) -> VideoPolicy | dict[int, VideoPolicy]:
+        if self.policy is not None:
+            return self.policy
+        return {
+            list_id: VideoPolicy(meta.video_policy.get("query_coverage", DEFAULT_POLICY.min_query_coverage),
+                                 meta.video_policy.get("entry_coverage", DEFAULT_POLICY.min_entry_coverage),
+                                 meta.video_policy.get("min_seconds", DEFAULT_POLICY.min_seconds))
+            for list_id, meta in self.index.lists.items()
+        }
 
 
 def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
@@ -78,7 +88,8 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
     if rows:
         hits = ctx.index.search({"pdq": np.array(rows, np.uint64)}, list_ids=ctx.list_ids)
         entry_frames = _entry_frames(ctx, {h.entry_id for h in hits})
-        found = match_video([f.t for f in hashes.frames], hashes.duration, row_frame, row_variant, hits, entry_frames, ctx.policy)
+        found = match_video([f.t for f in hashes.frames], hashes.duration, row_frame, row_variant, hits, entry_frames,
+                            ctx.video_policies())
         matches += [{**m.to_dict(), "signal": "pdq", "variant": variant_name(m.variant)} for m in found]
     exact = ctx.index.search(
         {"md5": hexes_to_words([hashes.md5], 128), "sha256": hexes_to_words([hashes.sha256], 256)}, list_ids=ctx.list_ids

@@ -22,6 +22,8 @@ DEFAULT_THRESHOLDS: dict[str, int] = {
 MAX_THRESHOLDS: dict[str, int] = {
     "md5": 0, "sha256": 0, "pdq": 79, "phash": 19, "dhash": 19, "ahash": 19, "whash": 19,
 }
+# How a listed video must be covered by a query video to match (see index.video_match.VideoPolicy).
+DEFAULT_VIDEO_POLICY: dict[str, float] = {"query_coverage": 0.2, "entry_coverage": 0.2, "min_seconds": 2.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -59,6 +61,35 @@ def validate_thresholds(overrides: Mapping[str, object] | None, base: Mapping[st
     return out
 
 
+def validate_video_policy(overrides: Mapping[str, object] | None, base: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Defaults (or `base`) with `overrides`: coverages in 0..1, min_seconds in 0..3600."""
+    out = dict(base if base is not None else DEFAULT_VIDEO_POLICY)
+    for name, value in (overrides or {}).items():
+        if name not in DEFAULT_VIDEO_POLICY:
+            raise InvalidList(f"unknown video policy setting {name!r}; known: {', '.join(DEFAULT_VIDEO_POLICY)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidList(f"video policy {name} must be a number, not {value!r}")
+        top = 3600.0 if name == "min_seconds" else 1.0
+        if not 0 <= value <= top:
+            raise InvalidList(f"video policy {name} must be between 0 and {top:g}, not {value}")
+        out[name] = float(value)
+    return out
+
+
+def parse_settings(text: str) -> dict[str, float]:
+    """'query_coverage=0.5,min_seconds=3' -> {'query_coverage': 0.5, 'min_seconds': 3.0}."""
+    out: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip().lower()] = float(value) if sep else None
+        except ValueError:
+            out[name.strip().lower()] = None
+        if out[name.strip().lower()] is None:
+            raise InvalidList(f"setting {part!r} must look like name=number, e.g. query_coverage=0.5")
+    return validate_video_policy(out, base={})
+
+
 def parse_thresholds(text: str) -> dict[str, int]:
     """'pdq=31,phash=8' -> {'pdq': 31, 'phash': 8} (for command lines)."""
     out: dict[str, object] = {}
@@ -78,6 +109,7 @@ class HashList:
     owner: str
     default_action: Action
     thresholds: dict[str, int]
+    video_policy: dict[str, float]
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -92,6 +124,7 @@ class HashList:
             "owner": self.owner,
             "default_action": self.default_action.value,
             "thresholds": self.thresholds,
+            "video_policy": self.video_policy,
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
             "updated_at": self.updated_at.isoformat(),

@@ -43,6 +43,7 @@ hash_lists = Table(
     Column("owner", String(200), nullable=False),
     Column("default_action", String(16), nullable=False),
     Column("thresholds", JSON, nullable=False),
+    Column("video_policy", JSON),  # None: the defaults of index.lists.DEFAULT_VIDEO_POLICY (migration 0002)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -22,7 +22,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from index import db
-from index.lists import HashList, InvalidList, validate_action, validate_name, validate_thresholds
+from index.lists import (
+    HashList,
+    InvalidList,
+    validate_action,
+    validate_name,
+    validate_thresholds,
+    validate_video_policy,
+)
 from index.model import Action, EntryRecord, FrameHash, RowResult
 from index.schema import audit_log, entries, entry_signals, hash_lists, store_state
 
@@ -110,6 +117,7 @@ class ListMeta:
     default_action: Action
     thresholds: dict[str, int]
     deleted: bool
+    video_policy: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,10 @@ class EntryChange:
     entry_id: int
     seq: int
     revoked: bool
+
+
+def _policy(row: Any) -> dict[str, float]:
+    return validate_video_policy(row.video_policy or {})
 
 
 def _now() -> datetime:
@@ -180,10 +192,12 @@ class Store:
         description: str = "",
         default_action: str = "takedown",
         thresholds: Mapping[str, object] | None = None,
+        video_policy: Mapping[str, object] | None = None,
     ) -> HashList:
         validate_name(name)
         action = validate_action(default_action)
         limits = validate_thresholds(thresholds)
+        policy = validate_video_policy(video_policy)
         if not owner.strip():
             raise InvalidList("a list needs an owner")
         with self.engine.begin() as conn:
@@ -195,11 +209,12 @@ class Store:
                 insert(hash_lists)
                 .values(
                     name=name, description=description, owner=owner, default_action=action.value,
-                    thresholds=limits, created_at=now, created_by=actor, updated_at=now,
+                    thresholds=limits, video_policy=policy, created_at=now, created_by=actor, updated_at=now,
                 )
                 .returning(hash_lists.c.id)
             ).scalar_one()
-            details = {"description": description, "owner": owner, "default_action": action.value, "thresholds": limits}
+            details = {"description": description, "owner": owner, "default_action": action.value,
+                       "thresholds": limits, "video_policy": policy}
             self._audit(conn, seq, actor, "list.create", details, list_id=list_id, list_name=name)
             return self._to_list(self._list_row(conn, name))
 
@@ -211,10 +226,13 @@ class Store:
         description: str | None = None,
         default_action: str | None = None,
         thresholds: Mapping[str, object] | None = None,
+        video_policy: Mapping[str, object] | None = None,
     ) -> HashList:
         with self.engine.begin() as conn:
             row = self._list_row(conn, name)
             changes: dict[str, Any] = {}
+            if video_policy is not None:
+                changes["video_policy"] = validate_video_policy(video_policy, base=_policy(row))
             if description is not None:
                 changes["description"] = description
             if default_action is not None:
@@ -255,7 +273,8 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(hash_lists)).all()
         return {
-            r.id: ListMeta(r.id, r.name, Action(r.default_action), dict(r.thresholds), r.deleted_at is not None)
+            r.id: ListMeta(r.id, r.name, Action(r.default_action), dict(r.thresholds), r.deleted_at is not None,
+                           _policy(r))
             for r in rows
         }
 
@@ -278,7 +297,7 @@ class Store:
         return HashList(
             id=row.id, name=row.name, description=row.description, owner=row.owner,
             default_action=Action(row.default_action), thresholds=dict(row.thresholds),
-            created_at=_aware(row.created_at), created_by=row.created_by, updated_at=_aware(row.updated_at),
+            video_policy=_policy(row), created_at=_aware(row.created_at), created_by=row.created_by, updated_at=_aware(row.updated_at),
             deleted_at=_aware(row.deleted_at), counts=counts or {},
         )
 

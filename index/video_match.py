@@ -92,13 +92,13 @@ def match_video(
     row_variant: Sequence[int],
     hits: Iterable[Hit],
     entry_frames: Mapping[int, Sequence[float]],
-    policy: VideoPolicy = DEFAULT_POLICY,
+    policy: VideoPolicy | Mapping[int, VideoPolicy] = DEFAULT_POLICY,
 ) -> list[VideoMatch]:
     """Summarise PDQ hits of a query video's frames.
 
     Query row i (what `Hit.query` indexes) is frame `row_frame[i]` in variant `row_variant[i]`
     (a dihedral variant, or a cropped-content one). `entry_frames[entry_id]` lists that entry's
-    frame times (empty for a still image entry).
+    frame times (empty for a still image entry). `policy` is one for all, or one per list id.
     """
     query_spans = spans(query_times, query_duration)
     total = float(query_spans.sum()) or 1.0
@@ -107,8 +107,9 @@ def match_video(
         grouped[(hit.entry_id, hit.list_id, int(row_variant[hit.query]))].append(hit)
     best: dict[int, VideoMatch] = {}
     for (entry_id, list_id, variant), group in grouped.items():
+        rules = policy if isinstance(policy, VideoPolicy) else policy.get(list_id, DEFAULT_POLICY)
         match = _summarise(entry_id, list_id, variant, group, row_frame, query_times, query_spans, total,
-                           entry_frames.get(entry_id, ()), policy)
+                           entry_frames.get(entry_id, ()), rules)
         kept = best.get(entry_id)
         if kept is None or (match.matched_seconds, -match.best_distance) > (kept.matched_seconds, -kept.best_distance):
             best[entry_id] = match

@@ -37,8 +37,9 @@ def world(footage, tmp_path_factory):
     return MatchContext(LiveIndex.open(store)), data
 
 
-def _video_matches(ctx, data):
-    return [m for m in match_video_hashes(hash_query_video(data), ctx) if m["relation"] == "video"]
+def _video_matches(ctx, data, hashed=None):
+    hashed = hashed if hashed is not None else hash_query_video(data)
+    return [m for m in match_video_hashes(hashed, ctx) if m["relation"] == "video"]
 
 
 @pytest.mark.parametrize("case", ["reencode", "trim_half", "compilation", "mirror", "letterbox", "fps12"])
@@ -111,3 +112,18 @@ def test_slideshow_of_a_listed_image_matches(tmp_path, photos):
     matches = [m for m in match_video_hashes(hash_query_video(data), ctx) if m["relation"] == "slideshow"]
     assert matches and matches[0]["match"] and matches[0]["external_id"] == "cat"
     assert decision(matches) == "review"
+
+
+def test_each_list_has_its_own_video_policy(tmp_path, footage):
+    listed, other = footage
+    store = Store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.create_list("strict", owner="o", actor="t", video_policy={"query_coverage": 0.9, "entry_coverage": 0.9})
+    hashed = hash_video(encode(listed, 25))
+    frames = tuple(FrameHash(f.t, f.pdq, f.quality) for f in hashed.frames)
+    store.import_entries("strict", [RowResult(1, validate_record(EntryRecord("c", kind="video", frames=frames)))], actor="t")
+    compilation = hash_query_video(encode(other[:100] + listed[75:150] + other[100:], 25))
+    strict = _video_matches(MatchContext(LiveIndex.open(store)), None, compilation)
+    assert strict and not strict[0]["match"]  # 30% of the clip is not enough for this list
+    store.update_list("strict", actor="t", video_policy={"query_coverage": 0.2, "entry_coverage": 0.2})
+    relaxed = _video_matches(MatchContext(LiveIndex.open(store)), None, compilation)
+    assert relaxed[0]["match"]

@@ -34,6 +34,9 @@ def upgrade() -> None:
     bind = op.get_bind()
     for table in (hash_lists, entries, entry_signals, audit_log, store_state):
         table.create(bind)
+    # Columns added by later migrations are dropped again, so that each revision stays what it was.
+    with op.batch_alter_table("hash_lists") as batch:
+        batch.drop_column("video_policy")
     op.bulk_insert(store_state, [{"id": 1, "store_id": str(uuid.uuid4()), "seq": 0}])
     for statement in _PG_TRIGGERS if bind.dialect.name == "postgresql" else _SQLITE_TRIGGERS:
         op.execute(sa.text(statement))
