@@ -7,8 +7,10 @@ than one lucky frame, so hits are grouped by (entry, dihedral variant) and summa
 - matched time ranges in both, and the matched duration.
 Each sampled frame stands for the time until the next one (collapsed still shots count fully).
 
-A match is declared when the matched duration reaches `min_seconds` (or half of the shorter video,
-for short clips) and either coverage reaches its threshold. Either, not both: a 50% trim covers half
+A match is declared when the matched duration reaches `min_seconds` (less for short clips: half the
+query, or a quarter of the listed clip, so that 30% of a 5 s clip inside a compilation still counts),
+at least two query frames match (one lucky frame never decides), and either coverage reaches its
+threshold. Either, not both: a 50% trim covers half
 the entry and all of the query; a compilation covers part of the entry and a small part of the query.
 
 Cross-matching: a still image that equals a frame of a listed video is a `screenshot`; a video whose
@@ -132,7 +134,8 @@ def _summarise(entry_id, list_id, variant, group, row_frame, query_times, query_
     e_ranges = ranges([entry_times[i] for i in matched_entry], [entry_spans[i] for i in matched_entry], policy.max_gap)
     entry_seconds = float(min(entry_total, sum(b - a for a, b in e_ranges)))
     query_coverage, entry_coverage = matched_seconds / total, entry_seconds / entry_total
-    long_enough = matched_seconds >= min(policy.min_seconds, total / 2, entry_total / 2)
+    long_enough = matched_seconds >= min(policy.min_seconds, total / 2, entry_total / 4)
+    long_enough = long_enough and (len(frames) >= 2 or len(query_times) == 1)
     decided = bool(long_enough and (query_coverage >= policy.min_query_coverage
                                     or entry_coverage >= policy.min_entry_coverage))
     return VideoMatch(entry_id, list_id, "video", variant, len(frames), query_coverage, entry_coverage,
