@@ -9,8 +9,8 @@ Each sampled frame stands for the time until the next one (collapsed still shots
 
 A match is declared when the matched duration reaches `min_seconds` (less for short clips: half the
 query, or a quarter of the listed clip, so that 30% of a 5 s clip inside a compilation still counts),
-at least two query frames match (one lucky frame never decides), and either coverage reaches its
-threshold. Either, not both: a 50% trim covers half
+at least two query frames match (one lucky frame never decides, unless a side has only one frame:
+a still shot), and either coverage reaches its threshold. Either, not both: a 50% trim covers half
 the entry and all of the query; a compilation covers part of the entry and a small part of the query.
 
 Cross-matching: a still image that equals a frame of a listed video is a `screenshot`; a video whose
@@ -135,7 +135,8 @@ def _summarise(entry_id, list_id, variant, group, row_frame, query_times, query_
     entry_seconds = float(min(entry_total, sum(b - a for a, b in e_ranges)))
     query_coverage, entry_coverage = matched_seconds / total, entry_seconds / entry_total
     long_enough = matched_seconds >= min(policy.min_seconds, total / 2, entry_total / 4)
-    long_enough = long_enough and (len(frames) >= 2 or len(query_times) == 1)
+    # Two matched query frames, unless either side only has one (a still shot collapses to a frame).
+    long_enough = long_enough and (len(frames) >= 2 or len(query_times) == 1 or len(entry_times) == 1)
     decided = bool(long_enough and (query_coverage >= policy.min_query_coverage
                                     or entry_coverage >= policy.min_entry_coverage))
     return VideoMatch(entry_id, list_id, "video", variant, len(frames), query_coverage, entry_coverage,

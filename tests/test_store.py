@@ -189,3 +189,17 @@ def test_large_import_streams_in_batches(store):
     ids = [e.id for e in store.iter_entries("ofcom-ncii")]
     assert len(set(ids)) == 12_000
     assert set(store.entries_by_id(ids[:5])) == set(ids[:5])
+
+
+def test_migrations_build_exactly_the_declared_schema(db_url):
+    """index/schema.py and the migrations must agree: what the code expects is what the database has."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from index.schema import metadata
+
+    store = Store(db_url)
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert diff == []
