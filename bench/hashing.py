@@ -36,7 +36,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import imagehash
@@ -48,6 +47,9 @@ from matcher.bits import bits_to_words, hamming_one_to_many, hex_to_words
 from matcher.hashing import HashOptions, decode_for, hash_image_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `python bench/hashing.py` runs from anywhere
+
+from bench.context import blas_threads, git_revision, load_average, version_of  # noqa: E402
 OUT_FILE = ROOT / "bench" / "out" / "hashing.md"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SEED = 20240601
@@ -330,39 +332,12 @@ def time_cli(folder: Path, workers: int, runs: int, n_files: int) -> CliRun:
 # --- context and report -----------------------------------------------------------------------
 
 
-def version_of(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
-def blas_threads() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown"
-    pools = [f"{p['internal_api']} {p.get('num_threads')}" for p in threadpool_info() if p["user_api"] == "blas"]
-    return ", ".join(sorted(set(pools))) or "none loaded"
 
 
-def git_revision() -> str:
-    # Read-only queries; the tree may be edited by others while this runs, hence the dirty flag.
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + (" (with uncommitted changes)" if dirty else "")
 
 
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def context_lines(quick: bool) -> list[str]:

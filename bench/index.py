@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
-import hashlib
 import json
 import os
 import platform
@@ -52,7 +51,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 
 import faiss
@@ -65,6 +63,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
+from bench.context import file_digest, git_revision, load_average, version_of
 from index.formats import read_entries
 from index.live import LiveIndex
 from index.store import Store
@@ -615,37 +614,12 @@ def import_postgres(csv_path: Path, notes: list[str]) -> dict[str, object] | Non
 # --- context and report -------------------------------------------------------------------------
 
 
-def version_of(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
-def git_revision() -> str:
-    # Read-only queries; the tree may be edited by others while this runs, hence the dirty flag.
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + (" (with uncommitted changes)" if dirty else "")
 
 
-def file_digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    except OSError:
-        return "unreadable"
 
 
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def context_lines(quick: bool, plan: Plan) -> list[str]:

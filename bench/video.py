@@ -48,14 +48,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import math
 import multiprocessing
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,7 +62,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from importlib import metadata
 from pathlib import Path
 
 import av
@@ -79,6 +76,7 @@ sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 from app.matching import MIRROR, MatchContext, hash_query_video, match_video_hashes
+from bench.context import file_digest, git_revision, load_average, version_of
 from index.live import LiveIndex
 from index.model import EntryRecord, FrameHash, RowResult
 from index.store import Store
@@ -846,37 +844,12 @@ def shared_rows(cases: dict[str, list[Case]], order: Sequence[str]) -> list[list
 # --- context and report -------------------------------------------------------------------------
 
 
-def version_of(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
-def git_revision() -> str:
-    # Read-only queries; the tree may be edited by others while this runs, hence the dirty flag.
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + (" (with uncommitted changes)" if dirty else "")
 
 
-def file_digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    except OSError:
-        return "unreadable"
 
 
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def context_lines(quick: bool, reps: int, transforms: Sequence[str], folder: Path) -> list[str]:
