@@ -252,7 +252,7 @@ def _csv_rows(reader: Any, columns: list[_Column]) -> Iterator[RowResult]:
             yield RowResult(start, error=f"unreadable CSV row: {exc}")
             continue
         last_line = reader.line_num
-        if any(cell.strip() for cell in row):
+        if "".join(row).strip():
             yield _row(start, _csv_record, row, columns)
 
 

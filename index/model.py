@@ -1,13 +1,13 @@
 """The plain data that flows between list files, the store and the index: what a list entry is.
 
-Pure dataclasses: no database, no I/O. Hex values are canonical (lower case) once validated.
+Plain immutable records: no database, no I/O. Hex values are canonical (lower case) once validated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 
 class Action(str, Enum):
@@ -18,8 +18,11 @@ class Action(str, Enum):
     log = "log"
 
 
-@dataclass(frozen=True)
-class FrameHash:
+# Records are NamedTuples rather than frozen dataclasses: just as immutable, and several times cheaper
+# to build, which a million-row import does three times per row.
+
+
+class FrameHash(NamedTuple):
     """One sampled video frame: its PDQ hash, quality and time (seconds from the start)."""
 
     t: float
@@ -27,8 +30,7 @@ class FrameHash:
     quality: int | None = None
 
 
-@dataclass(frozen=True)
-class EntryRecord:
+class EntryRecord(NamedTuple):
     """One list entry as files carry it and the store keeps it.
 
     `signals` holds the single-valued signals by name (md5, sha256, pdq, phash, dhash, ahash, whash);
@@ -36,15 +38,14 @@ class EntryRecord:
     """
 
     external_id: str
-    signals: Mapping[str, str] = field(default_factory=dict)
-    qualities: Mapping[str, int] = field(default_factory=dict)
+    signals: Mapping[str, str] = {}  # never mutated: records are built anew, never changed  # noqa: RUF012
+    qualities: Mapping[str, int] = {}  # noqa: RUF012
     labels: tuple[str, ...] = ()
     kind: str = "image"
     frames: tuple[FrameHash, ...] = ()
 
 
-@dataclass(frozen=True)
-class RowResult:
+class RowResult(NamedTuple):
     """One parsed input row: a valid record, or the reason it is not one. `line` counts from 1.
     `warnings` say what was left out of a valid record (weak hashes)."""
 

@@ -52,7 +52,7 @@ def validate_record(record: EntryRecord, warnings: list[str] | None = None) -> E
     kind = _kind(record.kind)
     already = len(warnings) if warnings is not None else 0
     signals, qualities = _signals_and_qualities(record.signals, record.qualities, warnings)
-    frames = _frames(record.frames, warnings)
+    frames = _frames(record.frames, warnings) if record.frames else ()
     if frames and kind != "video":
         raise InvalidEntry(f"frames are given but kind is {kind!r}: only a video has frames")
     if not signals and not frames:
@@ -64,7 +64,7 @@ def validate_record(record: EntryRecord, warnings: list[str] | None = None) -> E
         external_id=external_id,
         signals=signals,
         qualities=qualities,
-        labels=_labels(record.labels),
+        labels=_labels(record.labels) if record.labels else (),
         kind=kind,
         frames=frames,
     )
@@ -91,6 +91,8 @@ def _has_control(text: str) -> bool:
 
 
 def _kind(value: object) -> str:
+    if value == "image" or value == "video":
+        return value  # type: ignore[return-value]  # the common case, already canonical
     kind = value.strip().lower() if isinstance(value, str) else value
     if kind not in KINDS:
         raise InvalidEntry(f"kind: expected one of {', '.join(KINDS)}, got {value!r}")
@@ -98,6 +100,8 @@ def _kind(value: object) -> str:
 
 
 def _signal_name(name: object) -> str:
+    if name in SIGNAL_TYPES:
+        return name  # type: ignore[return-value]  # already canonical
     canonical = name.strip().lower() if isinstance(name, str) else name
     if canonical not in SIGNAL_TYPES:
         raise InvalidEntry(f"unknown signal {name!r}; known: {', '.join(SIGNAL_TYPES)}")
