@@ -9,6 +9,7 @@ MD5/SHA-256 catch exact copies. Each match names the list, the entry, the signal
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from matcher.hashing import ImageHashes
 from matcher.video import VideoHashes, VideoLimits, hash_video
 
 
-def hash_query_video(source: bytes | str, limits: VideoLimits | None = None) -> VideoHashes:
+def hash_query_video(source: bytes | str | os.PathLike[str], limits: VideoLimits | None = None) -> VideoHashes:
     """Hash a video for matching (denser sampling than for listing; see QUERY_PHASES)."""
     return hash_video(source, phases=QUERY_PHASES, **({"limits": limits} if limits else {}))
 
