@@ -22,30 +22,41 @@ CHUNK = 16
 Record = dict[str, object]
 
 
+def read_media(path: str, options: HashOptions) -> tuple[str, bytes | str]:
+    """('video', path) for a video container (streamed from disk, never read whole), else
+    ('video' or 'image', bytes) read within the image size limit (animated GIF/WebP are videos)."""
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    if media_kind(head) == "video" and not is_gif_or_webp(head):
+        return "video", path
+    size = os.stat(path).st_size
+    if size > options.limits.max_bytes:
+        raise MediaTooLarge(f"file is {size:,} bytes; the limit is {options.limits.max_bytes:,} bytes")
+    with open(path, "rb") as fh:
+        data = fh.read(options.limits.max_bytes + 1)
+    return media_kind(head, data), data
+
+
+def error_record(path: str, exc: MediaError | OSError) -> Record:
+    """The output line for a file that could not be handled."""
+    if isinstance(exc, MediaError):
+        return {"path": path, "error": exc.message, "code": exc.code}
+    if isinstance(exc, IsADirectoryError):
+        return {"path": path, "error": "is a folder (use --recursive to hash what it contains)", "code": "is_directory"}
+    if isinstance(exc, FileNotFoundError):
+        return {"path": path, "error": "no such file", "code": "not_found"}
+    return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "code": "unreadable"}
+
+
 def hash_file(path: str, options: HashOptions) -> Record:
     """The output record for one file: its hashes (image or video), or {"path", "error", "code"}."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8192)
-        if media_kind(head) == "video" and not is_gif_or_webp(head):
-            return {"path": path, **hash_video(path, limits=options.video_limits).to_dict()}
-        size = os.stat(path).st_size
-        if size > options.limits.max_bytes:
-            raise MediaTooLarge(f"file is {size:,} bytes; the limit is {options.limits.max_bytes:,} bytes")
-        with open(path, "rb") as fh:
-            data = fh.read(options.limits.max_bytes + 1)
-        if media_kind(head, data) == "video":
-            return {"path": path, **hash_video(data, limits=options.video_limits).to_dict()}
-        hashes = hash_image_bytes(data, options)
-    except MediaError as exc:
-        return {"path": path, "error": exc.message, "code": exc.code}
-    except IsADirectoryError:
-        return {"path": path, "error": "is a folder (use --recursive to hash what it contains)", "code": "is_directory"}
-    except FileNotFoundError:
-        return {"path": path, "error": "no such file", "code": "not_found"}
-    except OSError as exc:
-        return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "code": "unreadable"}
-    return {"path": path, **hashes.to_dict()}
+        kind, source = read_media(path, options)
+        if kind == "video":
+            return {"path": path, **hash_video(source, limits=options.video_limits).to_dict()}
+        return {"path": path, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
+    except (MediaError, OSError) as exc:
+        return error_record(path, exc)
 
 
 def _hash_chunk(paths: list[str], options: HashOptions) -> list[Record]:

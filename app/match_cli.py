@@ -18,14 +18,14 @@ import typer
 from rich.console import Console
 
 from app.files import iter_files
+from app.hashjob import error_record, read_media
 from app.index_cli import snapshot_dir
 from app.lists_cli import open_store
 from app.matching import MatchContext, decision, hash_query_video, match_image, match_video_hashes
 from index.live import LiveIndex
 from index.store import NotFound
-from matcher.errors import MediaError, MediaTooLarge
+from matcher.errors import MediaError
 from matcher.hashing import DEFAULT_OPTIONS, decode_for, hash_decoded
-from matcher.media import is_gif_or_webp, media_kind
 
 err = Console(stderr=True)
 
@@ -67,23 +67,12 @@ def match_command(
 def match_file(path: str, ctx: MatchContext) -> dict[str, object]:
     options = DEFAULT_OPTIONS
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8192)
-        if media_kind(head) == "video" and not is_gif_or_webp(head):
-            matches = match_video_hashes(hash_query_video(path), ctx)
-            return {"path": path, "kind": "video", "decision": decision(matches), "matches": matches}
-        if Path(path).stat().st_size > options.limits.max_bytes:
-            raise MediaTooLarge(f"file is larger than {options.limits.max_bytes:,} bytes")
-        data = Path(path).read_bytes()
-        if media_kind(head, data) == "video":
-            matches = match_video_hashes(hash_query_video(data), ctx)
-            return {"path": path, "kind": "video", "decision": decision(matches), "matches": matches}
-        image = decode_for(data, options)
-        matches = match_image(hash_decoded([(data, image)], options)[0], image, ctx)
-        return {"path": path, "kind": "image", "decision": decision(matches), "matches": matches}
-    except MediaError as exc:
-        return {"path": path, "error": exc.message, "code": exc.code}
-    except FileNotFoundError:
-        return {"path": path, "error": "no such file", "code": "not_found"}
-    except OSError as exc:
-        return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "code": "unreadable"}
+        kind, source = read_media(path, options)
+        if kind == "video":
+            matches = match_video_hashes(hash_query_video(source, options.video_limits), ctx)
+        else:
+            image = decode_for(source, options)  # type: ignore[arg-type]
+            matches = match_image(hash_decoded([(source, image)], options)[0], image, ctx)  # type: ignore[list-item]
+    except (MediaError, OSError) as exc:
+        return error_record(path, exc)
+    return {"path": path, "kind": kind, "decision": decision(matches), "matches": matches}

@@ -9,7 +9,7 @@ exact and fast (index.hamming probes at most 4 flipped bits per 16-bit chunk). P
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -76,28 +76,36 @@ def validate_video_policy(overrides: Mapping[str, object] | None, base: Mapping[
     return out
 
 
-def parse_settings(text: str) -> dict[str, float]:
-    """'query_coverage=0.5,min_seconds=3' -> {'query_coverage': 0.5, 'min_seconds': 3.0}."""
-    out: dict[str, object] = {}
+def _assignments(text: str, template: str) -> Iterator[tuple[str, str, str]]:
+    """(part, lower-cased name, value) of each 'name=value' in a comma-separated command-line option;
+    `template` (with {part}) is the error for a part without '='."""
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
+        if not sep:
+            raise InvalidList(template.format(part=repr(part)))
+        yield part, name.strip().lower(), value.strip()
+
+
+def parse_settings(text: str) -> dict[str, float]:
+    """'query_coverage=0.5,min_seconds=3' -> {'query_coverage': 0.5, 'min_seconds': 3.0}."""
+    template = "setting {part} must look like name=number, e.g. query_coverage=0.5"
+    out: dict[str, object] = {}
+    for part, name, value in _assignments(text, template):
         try:
-            out[name.strip().lower()] = float(value) if sep else None
+            out[name] = float(value)
         except ValueError:
-            out[name.strip().lower()] = None
-        if out[name.strip().lower()] is None:
-            raise InvalidList(f"setting {part!r} must look like name=number, e.g. query_coverage=0.5")
+            raise InvalidList(template.format(part=repr(part))) from None
     return validate_video_policy(out, base={})
 
 
 def parse_thresholds(text: str) -> dict[str, int]:
     """'pdq=31,phash=8' -> {'pdq': 31, 'phash': 8} (for command lines)."""
+    template = "threshold {part} must look like signal=number, e.g. pdq=31"
     out: dict[str, object] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        if not sep or not value.strip().lstrip("-").isdigit():
-            raise InvalidList(f"threshold {part!r} must look like signal=number, e.g. pdq=31")
-        out[name.strip().lower()] = int(value)
+    for part, name, value in _assignments(text, template):
+        if not value.lstrip("-").isdigit():
+            raise InvalidList(template.format(part=repr(part)))
+        out[name] = int(value)
     return validate_thresholds(out, base={})
 
 
