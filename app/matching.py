@@ -10,7 +10,7 @@ MD5/SHA-256 catch exact copies. Each match names the list, the entry, the signal
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,7 @@ from matcher import borders, pdq
 from matcher.bits import hexes_to_words
 from matcher.decode import DecodedImage
 from matcher.hashing import ImageHashes
+from matcher.registry import SIGNAL_TYPES
 from matcher.video import VideoHashes, VideoLimits, hash_video
 
 
@@ -69,6 +70,26 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     for name, value in hashes.signals.items():
         if name != "pdq":
             queries[name] = hexes_to_words([value.hex], len(value.hex) * 4)
+    hits = ctx.index.search(queries, list_ids=ctx.list_ids)
+    frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
+    return _describe(ctx, [_image_match(h, "screenshot" if id(h) in frames else "image") for h in _best_per_entry(hits)])
+
+
+def match_signals(signals: Mapping[str, str], ctx: MatchContext) -> list[dict[str, object]]:
+    """Match one image's hashes computed elsewhere (hex by signal name: pdq, phash, md5, ...).
+
+    For callers who never send the media: without pixels there are no dihedral or inside-the-bars
+    variants, so this finds what the hashes themselves are within threshold of. Unknown signal
+    names and malformed hex raise ValueError (the caller validates first for a precise message).
+    """
+    queries: dict[str, np.ndarray] = {}
+    for name, value in signals.items():
+        kind = SIGNAL_TYPES.get(name)
+        if kind is None:
+            raise ValueError(f"unknown signal {name!r}")
+        queries[name] = hexes_to_words([kind.normalize(value)], kind.bits)
+    if not queries:
+        return []
     hits = ctx.index.search(queries, list_ids=ctx.list_ids)
     frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
     return _describe(ctx, [_image_match(h, "screenshot" if id(h) in frames else "image") for h in _best_per_entry(hits)])

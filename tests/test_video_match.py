@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.matching import MatchContext, decision, hash_query_video, match_image, match_video_hashes
+from app.matching import MatchContext, decision, hash_query_video, match_image, match_signals, match_video_hashes
 from index.live import LiveIndex
 from index.model import EntryRecord, FrameHash, RowResult
 from index.store import Store
@@ -127,3 +127,16 @@ def test_each_list_has_its_own_video_policy(tmp_path, footage):
     store.update_list("strict", actor="t", video_policy={"query_coverage": 0.2, "entry_coverage": 0.2})
     relaxed = _video_matches(MatchContext(LiveIndex.open(store)), None, compilation)
     assert relaxed[0]["match"]
+
+
+def test_hashes_computed_elsewhere_match_images_and_video_frames(world, footage):
+    ctx, _ = world
+    listed, _ = footage
+    frame = hash_image_bytes(encode_image(Image.fromarray(listed[130]), "PNG")).signals["pdq"].hex
+    found = match_signals({"pdq": frame}, ctx)
+    assert found and found[0]["relation"] == "screenshot" and found[0]["external_id"] == "clip-1"
+    assert match_signals({"pdq": "0" * 64}, ctx) == []
+    with pytest.raises(ValueError, match="unknown signal"):
+        match_signals({"nope": "00"}, ctx)
+    with pytest.raises(ValueError, match="64 hex digits"):
+        match_signals({"pdq": "abc"}, ctx)
