@@ -5,6 +5,9 @@
 - `entry_signals`: the hashes of an entry, one row each (video frames: PDQ rows with a time `t`).
 - `audit_log`: append-only (database triggers refuse UPDATE and DELETE), written in the same transaction
   as the change it records.
+- Service tables (migration 0003): `list_matcher_access` (may platforms read a list's hashes),
+  `api_keys` (hashed), `match_log` and `outcomes` (the takedown loop), `webhooks`,
+  `webhook_deliveries` (the outbox) and `webhook_attempts`.
 - `store_state`: one row. `seq` is bumped by every write transaction and stamped on the entries it
   changes; the in-memory index follows the store by reading what changed after the seq it has.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -116,4 +120,111 @@ store_state = Table(
     Column("id", SmallInteger, primary_key=True),
     Column("store_id", String(36), nullable=False),
     Column("seq", BigInteger, nullable=False),
+)
+
+# -- the HTTP service's tables (migration 0003) ------------------------------------------------------
+
+# Whether platforms (the `matcher` role) may read and export a list's hashes: off unless the owner allows.
+matcher_access = Table(
+    "list_matcher_access",
+    metadata,
+    Column("list_id", Integer, ForeignKey("hash_lists.id"), primary_key=True, autoincrement=False),
+    Column("allowed", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+# API keys: only the SHA-256 of the key is kept (keys are 256 random bits, so a fast hash is enough);
+# `prefix` (the key's first characters) lets people tell their keys apart without revealing them.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(200)),
+)
+
+# One row per (request, matched entry): never media, only which entry matched what the caller calls
+# `content_ref`. Ids are made by the service (uuid hex) so that a response can name a match before
+# the background writer has stored it.
+match_log = Table(
+    "match_log",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("list_id", Integer, nullable=False),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("external_id", String(256)),
+    Column("signal", String(16), nullable=False),
+    Column("distance", Integer),
+    Column("relation", String(16), nullable=False),
+    Column("action", String(16)),
+    Column("content_ref", String(256)),
+    Column("api_key_id", Integer),
+    Column("key_owner", String(200)),
+    Index("ix_match_log_list_at", "list_id", "at"),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("match_id", String(32), ForeignKey("match_log.id"), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("api_key_id", Integer),
+    Column("actor", String(200), nullable=False),
+    Index("ix_outcomes_match_id", "match_id"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(128), nullable=False),  # kept as is: the service signs with it
+    Column("events", JSON, nullable=False),
+    Column("scope", String(16), nullable=False),  # all (admin), lists (a curator's own), own (a platform's own)
+    Column("owner", String(200), nullable=False),
+    Column("api_key_id", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+)
+
+# The outbox: one row per (event, webhook), written in the transaction that records the event.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id"), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(12), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("delivery_id", BigInteger, ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Float, nullable=False),
+    Index("ix_webhook_attempts_delivery_id", "delivery_id"),
 )

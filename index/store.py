@@ -31,7 +31,7 @@ from index.lists import (
     validate_video_policy,
 )
 from index.model import Action, EntryRecord, FrameHash, RowResult
-from index.schema import audit_log, entries, entry_signals, hash_lists, store_state
+from index.schema import audit_log, entries, entry_signals, hash_lists, matcher_access, store_state
 
 BATCH = 2000
 MAX_REPORTED_ERRORS = 1000
@@ -465,11 +465,12 @@ class Store:
             records = self._records_for(conn, [h.id for h in heads], {h.id: h for h in heads})
         return {h.id: _info_from(h, records[h.id], h.list_name) for h in heads}
 
-    def iter_entries(self, list_name: str, *, include_revoked: bool = False) -> Iterator[EntryInfo]:
-        """Entries of a list in id order, streamed in batches (bounded memory for any list size)."""
+    def iter_entries(self, list_name: str, *, include_revoked: bool = False, after: int = 0) -> Iterator[EntryInfo]:
+        """Entries of a list in id order (those with ids above `after`, for pages), streamed in batches
+        (bounded memory for any list size)."""
         with self.engine.connect() as conn:
             list_row = self._list_row(conn, list_name)
-        last = 0
+        last = after
         while True:
             with self.engine.connect() as conn:
                 query = select(entries).where(entries.c.list_id == list_row.id, entries.c.id > last)
@@ -494,6 +495,39 @@ class Store:
     def _info(self, conn: Connection, head: Any, list_name: str) -> EntryInfo:
         record = self._records_for(conn, [head.id], {head.id: head})[head.id]
         return _info_from(head, record, list_name)
+
+    # -- for the HTTP service: changes outside lists and entries, and who may read a list -----------
+
+    def audit_change(self, conn: Connection, actor: str, action: str, details: Mapping[str, Any], **where: Any) -> None:
+        """Append an audit record inside the caller's transaction (keys, webhooks, list access). These
+        changes leave the index alone, so the record takes the current seq rather than a new one."""
+        seq = int(conn.execute(select(store_state.c.seq)).scalar_one())
+        self._audit(conn, seq, actor, action, details, **where)
+
+    def set_matcher_access(self, name: str, allowed: bool, *, actor: str) -> bool:
+        """Let platforms (the matcher role) read and export this list's hashes, or stop them."""
+        with self.engine.begin() as conn:
+            row = self._list_row(conn, name)
+            before = conn.execute(
+                select(matcher_access.c.allowed).where(matcher_access.c.list_id == row.id)
+            ).scalar_one_or_none()
+            if bool(before) == allowed:
+                return allowed
+            values = {"allowed": allowed, "updated_at": _now(), "updated_by": actor}
+            if before is None:
+                conn.execute(insert(matcher_access).values(list_id=row.id, **values))
+            else:
+                conn.execute(update(matcher_access).where(matcher_access.c.list_id == row.id).values(**values))
+            self.audit_change(conn, actor, "list.matcher_access", {"before": bool(before), "after": allowed},
+                              list_id=row.id, list_name=name)
+        return allowed
+
+    def matcher_access(self, list_id: int) -> bool:
+        with self.engine.connect() as conn:
+            allowed = conn.execute(
+                select(matcher_access.c.allowed).where(matcher_access.c.list_id == list_id)
+            ).scalar_one_or_none()
+        return bool(allowed)
 
     # -- what the index reads ------------------------------------------------------------------
 
