@@ -3,8 +3,8 @@
 What it measures, in one run:
 
 1. Speed, END TO END FROM THE FILE (open + decode + sample + hash), in multiples of real time (video
-   duration / wall time), median of 3 runs per file: ours `hash_video(path)` (1 frame/s, the listing
-   rate) beside `vpdq.computeHash(path, seconds_per_hash=1.0)`, one after the other, alternating which
+   duration / wall time), median of 3 runs per file, BLAS limited to one thread as in the CLI and
+   the service: ours `hash_video(path)` (1 frame/s, the listing rate) beside `vpdq.computeHash(path, seconds_per_hash=1.0)`, one after the other, alternating which
    goes first. Files: the developer videos (`$TAKEDOWN_CORPUS/vid`, default ~/.cache/takedown-corpus)
    and a 60 s 1280x720 H.264 clip generated at run time from corpus photos panning slowly (temporary
    folder). Also the CPU seconds of each call (process time: all threads). Ratio: vPDQ's time / ours.
@@ -75,6 +75,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
+from app.hashjob import single_threaded_numerics
 from app.matching import MIRROR, MatchContext, hash_query_video, match_video_hashes
 from bench.context import file_digest, git_revision, load_average, version_of
 from index.live import LiveIndex
@@ -571,6 +572,10 @@ def timed(fn: Callable[[], object]) -> tuple[object, float, float]:
 
 
 def time_speed(files: Sequence[tuple[Path, Source]], reps: int) -> list[Speed]:
+    # As `takedown hash` and the service run it: BLAS on one thread. Otherwise OpenBLAS's threads spin
+    # against FFmpeg's decoding threads for the two cores (measured: PDQ's small matrix products 30x
+    # slower, the whole hash 2x slower on a loaded machine).
+    single_threaded_numerics()
     # Warm-up: first-call imports and tables, on the smallest file.
     smallest = min(files, key=lambda f: f[1].cost)[0]
     hash_video(smallest)

@@ -7,6 +7,11 @@ interpolation, BT.601 matrix whatever the stream's tag) and hashed in batches by
 quality 50 are dropped (their bits are noise), and with `collapse` a frame within `collapse_bits` of the
 last kept one is dropped too (a static shot hashed once a second adds rows, not evidence).
 
+Only the sampled frames must be decoded exactly; in MP4/MOV/MKV/WebM the frames no other frame
+refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_by_pts`), which leaves
+the sampled frames' pixels as they were. Callers should keep BLAS to one thread (as the CLI and the
+service do): FFmpeg's decoding threads need the cores that OpenBLAS's spinning threads would take.
+
 Containers go through FFmpeg (PyAV: MP4/H.264, H.265, WebM/VP9, MOV, AVI, MKV, OGV, ...); animated GIF
 and WebP through Pillow, using each frame's display time. Bytes are read from memory, a path is
 streamed from disk; either way memory stays bounded (one batch of frames at a time), and nothing is
@@ -17,6 +22,7 @@ written to disk or logged. Limits on size, duration, resolution and frame count 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import io
 import os
 from collections.abc import Iterator
@@ -200,7 +206,8 @@ def _hash_batch(batch: list[tuple[int, float, np.ndarray]]) -> Iterator[VideoFra
 
 
 def _hash_container(
-    source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits, phases: int
+    source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits, phases: int,
+    *, skip: bool = True,
 ) -> VideoHashes:
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
@@ -227,7 +234,11 @@ def _hash_container(
         keep = {round(k * every / phases) for k in range(max(1, phases))}  # 0 is vPDQ's own grid
         stream.thread_type = "AUTO"
         state = {"decoded": 0, "complete": True}
-        frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state)))
+        skip = skip and _skippable(container, stream, every)
+        try:
+            frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state, skip)))
+        except _Renumber:
+            return _hash_container(source, head, interval, limits, phases, skip=False)
         if state["decoded"] == 0:
             raise CorruptMedia("no frame could be decoded: the video data is corrupt or truncated")
         name = container.format.name.split(",")[0]
@@ -250,11 +261,10 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return 0.0
 
 
-def _sample(container, stream, every: int, keep: set[int], fps: float, limits: VideoLimits, state: dict) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
-    number = -1
+def _sample(container, stream, every: int, keep: set[int], fps: float, limits: VideoLimits, state: dict, skip: bool) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
+    frames = _numbered_by_pts(container, stream, every, keep, fps) if skip else enumerate(container.decode(stream))
     try:
-        for frame in container.decode(stream):
-            number += 1
+        for number, frame in frames:
             state["decoded"] = number + 1
             if number >= limits.max_frames:
                 raise VideoTooLong(f"more than {limits.max_frames:,} frames; the limit is {limits.max_frames:,}")
@@ -269,6 +279,69 @@ def _sample(container, stream, every: int, keep: set[int], fps: float, limits: V
     except av.FFmpegError:
         # Damaged data after some good frames: keep what decoded, and say the hash is partial.
         state["complete"] = False
+
+
+class _Renumber(Exception):
+    """The stream's timestamps do not identify its frames: decode again, counting every frame."""
+
+
+# Containers whose packets carry exact presentation timestamps (ISO BMFF and Matroska). Elsewhere
+# (AVI, MPEG-TS, ...) timestamps are often missing or guessed, so every frame is decoded and counted.
+_EXACT_PTS_FORMATS = frozenset({"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm"})
+_MARGIN = 2  # frames: never skip a frame whose estimated number is this close to a sampled one
+
+
+def _skippable(container, stream, every: int) -> bool:  # type: ignore[no-untyped-def]
+    names = set(container.format.name.split(","))
+    return every > 2 * _MARGIN + 1 and bool(names & _EXACT_PTS_FORMATS) and stream.time_base is not None
+
+
+def _numbered_by_pts(container, stream, every: int, keep: set[int], fps: float) -> Iterator[tuple[int, av.VideoFrame]]:  # type: ignore[no-untyped-def]
+    """Decoded frames with vPDQ's frame numbers, without decoding the unsampled non-reference frames.
+
+    Most of a long-GOP stream (H.264/H.265 B-frames) is frames no other frame refers to; telling the
+    decoder to drop those (`skip_frame=NONREF`) except near the sampled numbers saves a third or more
+    of the decoding, and leaves every sampled frame's pixels exactly as a full decode gives them. A
+    dropped frame never comes out of the decoder, so frames are numbered by presentation timestamp:
+    a frame's number is how many packets have an earlier timestamp. That holds only when every packet
+    carries its frame's timestamp; any sign that it does not (a frame without one, one that matches no
+    packet, a sampled number that was dropped) raises `_Renumber` and the caller decodes again
+    without skipping.
+    """
+    codec = stream.codec_context
+    scale = float(stream.time_base) * fps
+    start = stream.start_time
+    pending: list[int] = []  # timestamps of packets sent whose frame has not been numbered yet
+    counted = 0
+
+    def sampled(number: int) -> bool:
+        return number % every in keep
+
+    def near_sampled(number: int) -> bool:
+        return any(sampled(number + d) for d in range(-_MARGIN, _MARGIN + 1) if number + d >= 0)
+
+    for packet in container.demux(stream):
+        if packet.size:
+            if packet.pts is None:
+                raise _Renumber
+            if start is None:
+                start = packet.pts
+            heapq.heappush(pending, packet.pts)
+            estimate = round((packet.pts - start) * scale)
+            codec.skip_frame = "DEFAULT" if near_sampled(estimate) else "NONREF"
+        for frame in codec.decode(packet):
+            if frame.pts is None:
+                raise _Renumber
+            while pending and pending[0] < frame.pts:
+                heapq.heappop(pending)  # a dropped frame: counted, never seen
+                if sampled(counted):
+                    raise _Renumber
+                counted += 1
+            if not pending or pending[0] != frame.pts:
+                raise _Renumber
+            heapq.heappop(pending)
+            yield counted, frame
+            counted += 1
 
 
 # -- animated GIF and WebP through Pillow ----------------------------------------------------------

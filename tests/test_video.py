@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matcher import errors, pdq
+from matcher import errors, pdq, video
 from matcher.video import NotMedia, NoVideoStream, VideoLimits, VideoTooLong, hash_video
 from tests.videos import encode, scenes
 
@@ -123,3 +123,36 @@ def test_query_phases_add_the_midpoints_to_the_vpdq_grid(clip):
     hashed = hash_video(data, phases=2, collapse=False, min_quality=0)
     numbers = [f.number for f in hashed.frames]
     assert numbers[:6] == [0, 12, 25, 37, 50, 62]  # every 25th frame (vPDQ's grid) and the ones midway
+
+
+def _full_decode(monkeypatch, data, **kwargs):
+    """hash_video decoding and counting every frame (vPDQ's way), for comparison."""
+    with monkeypatch.context() as m:
+        m.setattr(video, "_skippable", lambda *a: False)
+        return hash_video(data, collapse=False, min_quality=0, **kwargs)
+
+
+def _same_frames(a, b):
+    assert [(f.number, f.t, f.quality) for f in a.frames] == [(f.number, f.t, f.quality) for f in b.frames]
+    assert all((x.words == y.words).all() for x, y in zip(a.frames, b.frames, strict=True))
+
+
+@pytest.mark.parametrize("phases", [1, 2])
+def test_skipping_unsampled_reference_free_frames_changes_nothing(clip, monkeypatch, phases):
+    _, data = clip
+    skipped = hash_video(data, collapse=False, min_quality=0, phases=phases)
+    _same_frames(skipped, _full_decode(monkeypatch, data, phases=phases))
+    # and frames really were left undecoded: x264's B-frames are not references
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        numbers = [n for n, _ in video._numbered_by_pts(container, stream, 25, {0}, 25.0)]
+    assert len(numbers) < 150 and {0, 25, 50, 75, 100, 125} <= set(numbers)
+    assert numbers == sorted(numbers)
+
+
+def test_variable_frame_rate_falls_back_to_counting_frames(photos, monkeypatch):
+    frames = scenes([photos["astronaut"], photos["coffee"]], seconds_each=3, fps=25)
+    # 25 fps for the first half, then 10 fps: timestamps no longer say which frame is which number
+    times = [n / 25 if n < 75 else 3 + (n - 75) / 10 for n in range(len(frames))]
+    data = encode(frames, 25, times=times)
+    _same_frames(hash_video(data, collapse=False, min_quality=0), _full_decode(monkeypatch, data))

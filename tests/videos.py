@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -27,19 +28,26 @@ def scenes(photos: Sequence[np.ndarray], seconds_each: float, fps: int, size: tu
 
 
 def encode(frames: Sequence[np.ndarray], fps: int, *, fmt: str = "mp4", codec: str = "libx264",
-           crf: int = 23, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> bytes:
+           crf: int = 23, transform: Callable[[np.ndarray], np.ndarray] | None = None,
+           times: Sequence[float] | None = None) -> bytes:
+    """Encode RGB frames; `times` (seconds, one per frame) makes a variable-frame-rate file."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=fmt) as container:
         stream = container.add_stream(codec, rate=fps)
+        if times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
         first = transform(frames[0]) if transform else frames[0]
         stream.width, stream.height = first.shape[1] // 2 * 2, first.shape[0] // 2 * 2
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "veryfast"}
-        for frame in frames:
+        for n, frame in enumerate(frames):
             pixels = transform(frame) if transform else frame
             pixels = np.ascontiguousarray(pixels[: stream.height, : stream.width])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+            picture = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            if times is not None:
+                picture.pts, picture.time_base = round(times[n] * 1000), Fraction(1, 1000)
+            for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
