@@ -33,9 +33,11 @@ from rich.text import Text
 from app.files import count_files, iter_files
 from app.hashjob import hash_files
 from app.index_cli import index_app
+from app.keys_cli import keys_app
 from app.lists_cli import lists_app
 from app.match_cli import match_command
 from app.output import make_writer
+from app.serve_cli import serve_command
 from matcher.decode import DecodeLimits
 from matcher.hashing import HashOptions
 from matcher.registry import DEFAULT_SIGNALS, SIGNAL_TYPES, parse_signals
@@ -68,6 +70,8 @@ def _root() -> None:
 app.add_typer(lists_app, name="lists")
 app.add_typer(index_app, name="index")
 app.command("match")(match_command)
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve_command)
 
 
 @app.command("hash")

@@ -1,0 +1,139 @@
+"""One error shape for every refusal: `{"error": {"code": "...", "message": "..."}}`.
+
+`ApiError` is what routers raise; the handlers installed here turn it, FastAPI's own 404/405/422,
+media refusals (`MediaError.code` becomes the error code) and anything unexpected (500, without
+internals) into that shape. Messages never carry media bytes or key material.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.keys import InvalidKey
+from index.formats import FormatError
+from index.lists import InvalidList
+from index.store import Conflict, NotFound
+from matcher.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+# Media refusals by code: too big is 413, not media at all is 415, damaged or unusable is 422.
+MEDIA_STATUS = {
+    "empty": 400,
+    "too_large": 413,
+    "too_many_pixels": 413,
+    "too_long": 413,
+    "not_an_image": 415,
+    "not_media": 415,
+    "no_video_stream": 415,
+    "corrupt": 422,
+    "zero_size": 422,
+}
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+               422: "invalid", 429: "too_many_requests", 503: "unavailable", 504: "timeout"}
+
+
+class ApiError(Exception):
+    """A refusal: HTTP status, stable code, message; `details` (optional) carries structured help,
+    e.g. an import's bad rows."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 details: object = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers, self.details = status, code, message, headers, details
+
+
+class BodyTooLarge(Exception):
+    """Raised from the request stream when a body passes its limit (see app.api.edge)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
+    inner: dict[str, object] = {"code": code, "message": message}
+    if details is not None:
+        inner["details"] = details
+    return {"error": inner}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   details: object = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def too_large_message(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit:,} bytes"
+
+
+def media_error(exc: MediaError) -> ApiError:
+    return ApiError(MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.details)
+
+    @app.exception_handler(NotFound)
+    async def _missing(_request: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return error_response(409, "conflict", str(exc))
+
+    @app.exception_handler(InvalidList)
+    async def _bad_list(_request: Request, exc: InvalidList) -> JSONResponse:
+        return error_response(422, "invalid", str(exc))
+
+    @app.exception_handler(InvalidKey)
+    async def _bad_key(_request: Request, exc: InvalidKey) -> JSONResponse:
+        return error_response(422, "invalid", str(exc))
+
+    @app.exception_handler(FormatError)
+    async def _bad_format(_request: Request, exc: FormatError) -> JSONResponse:
+        return error_response(422, "invalid_format", f"cannot read the body as a list file: {exc}; nothing was imported")
+
+    @app.exception_handler(MediaError)
+    async def _media(_request: Request, exc: MediaError) -> JSONResponse:
+        err = media_error(exc)
+        return error_response(err.status, err.code, err.message)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(413, "too_large", too_large_message(exc.limit))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = "no such endpoint"
+        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid", validation_message(exc.errors()))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "internal error; it has been logged")
+
+
+def validation_message(errors: object) -> str:
+    """Pydantic's errors as one readable line: 'body.hashes.pdq: ...; query.limit: ...'."""
+    parts = []
+    for err in list(errors)[:10]:  # type: ignore[call-overload]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"

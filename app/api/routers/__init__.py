@@ -1,0 +1,1 @@
+"""One router per resource: health, hash, match, lists, entries, reports, outcomes, webhooks, audit, keys."""

@@ -1,0 +1,29 @@
+"""API keys (admins only): create (the key is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from app.api.auth import ADMIN, require
+from app.api.schemas import ERRORS, KeyIn
+from app.api.services import services
+from app.keys import ApiKey
+
+router = APIRouter(prefix="/v1", tags=["keys"], responses=ERRORS)
+
+
+@router.post("/keys", status_code=201, summary="Create a key (shown once: store it now)")
+def create_key(body: KeyIn, request: Request, key: ApiKey = Depends(require(ADMIN))) -> dict[str, object]:
+    made, secret = services(request).keys.create(body.role, owner=body.owner, actor=key.actor, name=body.name)
+    return {**made.to_dict(), "key": secret}
+
+
+@router.get("/keys", summary="Keys (never the keys themselves)")
+def all_keys(request: Request, include_revoked: bool = False,
+             _key: ApiKey = Depends(require(ADMIN))) -> list[dict[str, object]]:
+    return [k.to_dict() for k in services(request).keys.keys(include_revoked=include_revoked)]
+
+
+@router.delete("/keys/{key_id}", summary="Revoke a key")
+def revoke_key(key_id: int, request: Request, key: ApiKey = Depends(require(ADMIN))) -> dict[str, object]:
+    return services(request).keys.revoke(key_id, actor=key.actor).to_dict()

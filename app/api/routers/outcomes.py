@@ -1,0 +1,54 @@
+"""The takedown loop's answer: POST what the platform did about a logged match (removed, kept as a
+false positive, under review), and read a match with its outcomes. A platform acts on the matches
+its own keys (same owner) made; admins on any."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from app.api.auth import ADMIN, CURATOR, MATCHER, require
+from app.api.errors import ApiError
+from app.api.schemas import ERRORS, OutcomeIn
+from app.api.services import Services, services
+from app.keys import ApiKey
+from index.store import NotFound
+
+router = APIRouter(prefix="/v1", tags=["outcomes"], responses=ERRORS)
+
+
+def _match(svc: Services, match_id: str) -> dict[str, object]:
+    try:
+        return svc.ledger.get_match(match_id)
+    except NotFound:
+        if not svc.match_log.flush():  # it may still be queued in this process
+            raise
+        return svc.ledger.get_match(match_id)
+
+
+def _ensure_own(svc: Services, key: ApiKey, found: dict[str, object]) -> None:
+    if key.role == ADMIN or (key.role == MATCHER and found["key_owner"] == key.owner):
+        return
+    if key.role == CURATOR:
+        owner = svc.store.get_list(str(found["list"])).owner if found.get("list") else None
+        if owner == key.owner:
+            return
+    raise ApiError(403, "forbidden", "this match was made by another party's key")
+
+
+@router.get("/matches/{match_id}", summary="A logged match and its outcomes")
+def get_match(match_id: str, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    svc = services(request)
+    found = _match(svc, match_id)
+    _ensure_own(svc, key, found)
+    return found
+
+
+@router.post("/matches/{match_id}/outcomes", status_code=201, summary="Record what was done about a match")
+def add_outcome(match_id: str, body: OutcomeIn, request: Request,
+                key: ApiKey = Depends(require(ADMIN, MATCHER))) -> dict[str, object]:
+    svc = services(request)
+    found = _match(svc, match_id)
+    _ensure_own(svc, key, found)
+    record = svc.ledger.add_outcome(match_id, body.outcome, actor=key.actor, api_key_id=key.id, note=body.note)
+    svc.deliveries.wake()
+    return record

@@ -1,0 +1,62 @@
+"""Webhooks: register a URL for match and outcome events, list them, see their deliveries, remove them.
+
+Scope follows the role: an admin's webhook hears every event, a curator's the events on the lists it
+owns, a platform's (matcher) the matches and outcomes of its own keys. The secret (given, or made
+here) is shown once; deliveries are signed with it (see app.api.delivery).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from app.api.auth import ADMIN, CURATOR, MATCHER, require
+from app.api.errors import ApiError
+from app.api.schemas import ERRORS, WebhookIn
+from app.api.services import Services, services
+from app.keys import ApiKey
+from index.ledger import Webhook
+
+router = APIRouter(prefix="/v1", tags=["webhooks"], responses=ERRORS)
+
+_SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
+_ROLES = (ADMIN, CURATOR, MATCHER)
+
+
+def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
+    hook = svc.ledger.webhook(hook_id)
+    if key.role != ADMIN and hook.owner != key.owner:
+        raise ApiError(403, "forbidden", "this webhook belongs to another party")
+    return hook
+
+
+@router.post("/webhooks", status_code=201, summary="Register a webhook (the secret is shown once)")
+def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+    svc = services(request)
+    secret = body.secret or secrets.token_urlsafe(32)
+    hook = svc.ledger.create_webhook(body.url, secret, body.events, scope=_SCOPE[key.role], owner=key.owner,
+                                     actor=key.actor, api_key_id=key.id)
+    return {**hook.to_dict(), "secret": secret}
+
+
+@router.get("/webhooks", summary="Webhooks (an admin sees all; others their own)")
+def all_webhooks(request: Request, key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
+    ledger = services(request).ledger
+    return [h.to_dict() for h in ledger.webhooks(None if key.role == ADMIN else key.owner)]
+
+
+@router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt")
+def deliveries(hook_id: int, request: Request, limit: int = Query(100, ge=1, le=1000),
+               key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
+    svc = services(request)
+    _owned(svc, key, hook_id)
+    return svc.ledger.deliveries(hook_id, limit)
+
+
+@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (pending deliveries are dropped)")
+def delete_webhook(hook_id: int, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+    svc = services(request)
+    _owned(svc, key, hook_id)
+    svc.ledger.delete_webhook(hook_id, actor=key.actor)
+    return {"deleted": hook_id}

@@ -1,0 +1,172 @@
+"""Request and response bodies at the HTTP edge (pydantic), with the examples /docs shows.
+
+Only shapes and bounds live here; meaning (which hashes are valid, which thresholds) stays with
+index.lists, index.validate and matcher.registry, which the routers call.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PDQ_EXAMPLE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+Action = Literal["takedown", "review", "log"]
+OutcomeName = Literal["removed", "false_positive", "under_review"]
+
+
+def _example(*examples: object) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "forbidden", "message": "a matcher key may not do this"}}]})
+    error: ErrorDetail
+
+
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429)}
+
+
+# -- matching ------------------------------------------------------------------------------------
+
+class MatchHashes(BaseModel):
+    model_config = _example({"hashes": {"pdq": PDQ_EXAMPLE, "md5": "9e107d9d372bb6826bd81d3542a419d6"},
+                             "content_ref": "upload-8841", "lists": ["ofcom-ncii"]})
+    hashes: dict[str, str] = Field(min_length=1, description="Hex by signal name: pdq, phash, dhash, md5, sha256, ...")
+    content_ref: str | None = Field(None, max_length=256, description="The caller's id for the content (logged).")
+    lists: list[str] | None = Field(None, max_length=100, description="Only these lists (default: all).")
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hashes: dict[str, str] = Field(min_length=1)
+    content_ref: str | None = Field(None, max_length=256)
+
+
+class MatchBatch(BaseModel):
+    model_config = _example({"items": [{"hashes": {"pdq": PDQ_EXAMPLE}, "content_ref": "upload-1"},
+                                       {"hashes": {"md5": "9e107d9d372bb6826bd81d3542a419d6"}, "content_ref": "upload-2"}],
+                             "lists": None})
+    items: list[BatchItem] = Field(min_length=1)
+    lists: list[str] | None = Field(None, max_length=100)
+
+
+class MatchOut(BaseModel):
+    """One matched (or, for videos, examined) entry and its evidence."""
+
+    model_config = ConfigDict(extra="allow")
+    match_id: str | None = Field(None, description="Id of the logged match, for outcomes (decided matches only).")
+    list: str | None
+    list_id: int
+    entry_id: int
+    external_id: str | None
+    relation: str = Field(description="image, screenshot, exact, video or slideshow")
+    signal: str
+    distance: int | None = None
+    variant: str | None = Field(None, description="Dihedral variant of the query that matched (PDQ).")
+    action: str | None
+    match: bool
+
+
+class MatchResult(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "kind": "hashes", "content_ref": "upload-8841", "decision": "takedown", "hashes": {"pdq": PDQ_EXAMPLE},
+        "matches": [{"match_id": "5f0c6c2e0b7c4b9a8a3c1d2e3f405162", "list": "ofcom-ncii", "list_id": 1,
+                     "entry_id": 42, "external_id": "CASE-123", "relation": "image", "signal": "pdq",
+                     "distance": 4, "action": "takedown", "match": True}]}]})
+    kind: str = Field(description="hashes, image or video")
+    content_ref: str | None
+    decision: str = Field(description="takedown, review, log or none: the strongest action among the matches")
+    hashes: dict[str, object]
+    matches: list[MatchOut]
+
+
+class BatchResult(BaseModel):
+    results: list[MatchResult]
+
+
+# -- lists and entries ---------------------------------------------------------------------------
+
+class ListCreate(BaseModel):
+    model_config = _example({"name": "ofcom-ncii", "description": "NCII reports", "default_action": "takedown",
+                             "thresholds": {"pdq": 31}, "matchers_can_read": False})
+    name: str
+    owner: str | None = Field(None, description="Admins only; a curator's lists belong to the curator.")
+    description: str = ""
+    default_action: Action = "takedown"
+    thresholds: dict[str, int] | None = None
+    video_policy: dict[str, float] | None = None
+    matchers_can_read: bool = Field(False, description="Let platforms (matcher keys) read and export the hashes.")
+
+
+class ListUpdate(BaseModel):
+    model_config = _example({"default_action": "review", "thresholds": {"pdq": 28}})
+    description: str | None = None
+    default_action: Action | None = None
+    thresholds: dict[str, int] | None = None
+    video_policy: dict[str, float] | None = None
+    matchers_can_read: bool | None = None
+
+
+class ListOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "id": 1, "name": "ofcom-ncii", "description": "NCII reports", "owner": "Ofcom", "default_action": "takedown",
+        "thresholds": {"pdq": 31, "phash": 8}, "video_policy": {"query_coverage": 0.2}, "matchers_can_read": False,
+        "created_at": "2026-01-01T00:00:00+00:00", "created_by": "key:2:Ofcom", "updated_at": "2026-01-01T00:00:00+00:00",
+        "deleted_at": None, "entries": {"active": 120, "revoked": 3}}]})
+    id: int
+    name: str
+    owner: str
+    default_action: str
+    thresholds: dict[str, int]
+    matchers_can_read: bool
+
+
+class Revoke(BaseModel):
+    model_config = _example({"reason": "appeal upheld"})
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class EntryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "entries": [{"id": "CASE-123", "kind": "image", "labels": ["ncii"], "pdq": PDQ_EXAMPLE, "pdq_quality": 100,
+                     "entry_id": 42, "list": "ofcom-ncii", "added_at": "2026-01-01T00:00:00+00:00",
+                     "added_by": "key:2:Ofcom", "revoked_at": None, "revoked_by": None, "revoke_reason": None}],
+        "next_after": 42}]})
+    entries: list[dict[str, object]]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+# -- the takedown loop ---------------------------------------------------------------------------
+
+class OutcomeIn(BaseModel):
+    model_config = _example({"outcome": "removed", "note": "removed under policy 4.2"})
+    outcome: OutcomeName
+    note: str = Field("", max_length=2000)
+
+
+class WebhookIn(BaseModel):
+    model_config = _example({"url": "https://platform.example/hooks/takedown", "events": ["match", "outcome"]})
+    url: str = Field(max_length=2000)
+    events: list[Literal["match", "outcome"]] = Field(min_length=1)
+    secret: str | None = Field(None, min_length=16, max_length=128, description="Default: one is made and shown once.")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class KeyIn(BaseModel):
+    model_config = _example({"role": "matcher", "owner": "platform-a", "name": "upload pipeline"})
+    role: Literal["admin", "curator", "matcher", "auditor"]
+    owner: str | None = Field(None, max_length=200)
+    name: str = Field("", max_length=200)

@@ -1,0 +1,85 @@
+"""What one service process holds for its lifetime: the store, the live index (opened once, from the
+snapshot when there is a sound one, then following the store), API keys, the ledger, the match-log
+writer, the webhook worker and the upload gate. Started and stopped by the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from app.api import metrics
+from app.api.delivery import DeliveryWorker
+from app.api.matchlog import MatchLogWriter
+from app.api.settings import Settings
+from app.api.uploads import UploadGate, hash_options
+from app.hashjob import single_threaded_numerics
+from app.keys import KeyStore
+from index.ledger import Ledger
+from index.live import LiveIndex
+from index.store import Store
+from matcher.hashing import HashOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    index: LiveIndex
+    keys: KeyStore
+    ledger: Ledger
+    match_log: MatchLogWriter
+    deliveries: DeliveryWorker
+    uploads: UploadGate
+    options: HashOptions
+    started_at: float
+    _gauges: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> Services:
+        single_threaded_numerics()
+        store = Store(settings.store_url())
+        began = time.monotonic()
+        index = LiveIndex.open(store, snapshot_dir=settings.snapshot_folder())
+        log.info("index loaded from %s in %.1f s at seq %d", index.loaded_from, time.monotonic() - began, index.seq)
+        index.follow(settings.index_follow_seconds)
+        ledger = Ledger(store)
+        services = cls(
+            settings=settings, store=store, index=index,
+            keys=KeyStore(store, cache_seconds=settings.key_cache_seconds), ledger=ledger,
+            match_log=MatchLogWriter(ledger, interval=settings.match_log_flush_seconds),
+            deliveries=DeliveryWorker(ledger, poll=settings.webhook_poll_seconds, timeout=settings.webhook_timeout,
+                                      max_attempts=settings.webhook_max_attempts,
+                                      backoff=settings.webhook_backoff_seconds),
+            uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout),
+            options=hash_options(settings), started_at=time.time(),
+        )
+        services.match_log.start()
+        services.deliveries.start()
+        metrics.update_index(index.stats())
+        return services
+
+    def stop(self) -> None:
+        self.match_log.stop()
+        self.deliveries.stop()
+        self.index.stop()
+        self.uploads.close()
+        self.store.close()
+        metrics.process_exited(os.getpid())
+
+    def ready(self) -> tuple[bool, dict[str, object]]:
+        """Ready when the index has caught up with the store's seq."""
+        _, store_seq = self.store.state()
+        state = {"index_seq": self.index.seq, "store_seq": store_seq, "loaded_from": self.index.loaded_from}
+        return self.index.seq >= store_seq, state
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
