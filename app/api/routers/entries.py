@@ -97,16 +97,16 @@ async def import_entries(
 
 
 def _import(svc: Services, name: str, spool: IO[bytes], fmt: str, key: ApiKey, skip_invalid: bool) -> ImportReport:
-    if fmt == "json":
-        lines: Iterator[str] = _json_lines(spool, svc.settings.max_json_bytes * 10)
-        fmt = "jsonl"
-    else:
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-        first = next(text, "")
-        if fmt == "auto":
-            fmt = formats.detect_format(None, first)
-        lines = itertools.chain([first], text)
     try:
+        if fmt == "json":
+            lines: Iterator[str] = _json_lines(spool, svc.settings.max_json_bytes * 10)
+            fmt = "jsonl"
+        else:
+            text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+            first = next(text, "")
+            if fmt == "auto":
+                fmt = formats.detect_format(None, first)
+            lines = itertools.chain([first], text)
         return svc.store.import_entries(name, formats.read_entries(lines, fmt), actor=key.actor,
                                         skip_invalid=skip_invalid, source="api")
     except UnicodeDecodeError:
