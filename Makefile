@@ -29,11 +29,15 @@ $(BIN)/.installed-dev: pyproject.toml scripts/dev-system-packages.sh
 corpus: $(BIN)/.installed
 	PY=$(BIN)/python scripts/build-corpus.sh $(CORPUS)
 
-# Main job: hash the sample images (the developer corpus) with all default signals.
-run: corpus
+# Main job: the HTTP service on the embedded store (SQLite in ./data), on http://$(HOST):$(PORT) (docs at /docs).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+run: $(BIN)/.installed
 	mkdir -p data
-	$(BIN)/takedown hash --recursive --skip-unsupported $(CORPUS)/img --out data/sample-hashes.jsonl
-	@echo "hashes written to data/sample-hashes.jsonl"; head -n 2 data/sample-hashes.jsonl
+	@echo "takedown-matcher: store in ./data (SQLite); API docs at http://$(HOST):$(PORT)/docs"
+	@echo "Create the first key (shown once) in another terminal:"
+	@echo "    TAKEDOWN_DATA_DIR=data $(BIN)/takedown keys create --role admin"
+	TAKEDOWN_DATA_DIR=data $(BIN)/takedown serve --host $(HOST) --port $(PORT)
 
 # The whole test suite, slow tests included (they build the corpus on first use).
 test: $(BIN)/.installed-dev
