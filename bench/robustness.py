@@ -523,6 +523,7 @@ def chart(cases: list[dict[str, object]], order: list[str], path: Path) -> None:
     for target, style in ((99, ":"), (95, "--")):
         ax.axvline(target, color="grey", linestyle=style, linewidth=0.8)
     ax.set_xlim(0, 100)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel("recall (%)  -  [P] photometric/encoding, target 99 (dotted); [G] geometric/overlay, "
                   "target 95 (dashed); [B] beyond target", fontsize=7)
     ax.set_title("Re-shared copies found per transform")
