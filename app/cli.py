@@ -9,34 +9,22 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
-from collections import Counter
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from app.files import count_files, iter_files
+from app.files import Sources, count_sources, iter_sources
 from app.hashjob import hash_files
 from app.index_cli import index_app
 from app.keys_cli import keys_app
 from app.lists_cli import lists_app
 from app.match_cli import match_command
 from app.output import make_writer
+from app.progress import ProgressBar, Tally
+from app.resume import ResumeError, load_done, pending
 from app.serve_cli import serve_command
 from matcher.decode import DecodeLimits
 from matcher.hashing import HashOptions
@@ -76,10 +64,18 @@ app.command("serve")(serve_command)
 
 @app.command("hash")
 def hash_command(
-    paths: Annotated[list[str], typer.Argument(help="Files or folders to hash.", show_default=False)],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files, folders or quoted glob patterns to hash.", show_default=False)
+    ] = None,
+    from_list: Annotated[
+        str | None, typer.Option("--from-list", help="Also hash the paths in this file, one a line ('-': stdin).")
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.jsonl,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Append to --out, skipping files it has (same path, size, mtime).")
+    ] = False,
     workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Parallel processes; 0 means one per core.")] = 0,
     signals: Annotated[
         str, typer.Option("--signals", "-s", help=f"Comma-separated, from: {', '.join(SIGNAL_TYPES)}.")
@@ -99,12 +95,18 @@ def hash_command(
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: when stderr is a terminal).")
     ] = None,
+    use_ray: Annotated[bool, typer.Option("--ray", help="Run on Ray (a local instance unless --ray-address).")] = False,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="An existing Ray cluster, e.g. ray://head:10001 or auto.")
+    ] = None,
 ) -> None:
-    """Hash image files: one JSON object (or CSV row) per file, streamed, in input order."""
+    """Hash image and video files: one JSON object (or CSV row) per file, streamed, in input order."""
     try:
         chosen = parse_signals(signals)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--signals") from None
+    sources = Sources(tuple(paths or ()), from_list, recursive)
+    _check_bulk_options(sources, out, resume, fmt, use_ray, ray_address)
     options = HashOptions(
         signals=chosen,
         mode=mode.value,
@@ -113,76 +115,61 @@ def hash_command(
     )
     n_workers = workers or os.cpu_count() or 1
     show = sys.stderr.isatty() if progress is None else progress
-    stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
-    started = time.monotonic()
-    codes: Counter[str] = Counter()
-    total = skipped = 0
+    tally = Tally()
+    try:
+        done = load_done(str(out)) if resume and out else None
+    except (ResumeError, OSError) as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(2) from None
+    stream = open(out, "a" if resume else "w", encoding="utf-8", newline="") if out else sys.stdout
     try:
         writer = make_writer(fmt.value, stream, chosen)
-        records = hash_files(iter_files(paths, recursive=recursive), options, workers=n_workers)
-        with _progress(show, paths, recursive) as advance:
+        with ProgressBar(show, "hashing", lambda: count_sources(sources)) as advance:
+            todo = iter_sources(sources)
+            if done:
+                todo = pending(todo, done, lambda: (tally.skip_done(), advance()))
+            if use_ray or ray_address:
+                from app.ray_jobs import hash_on_ray
+
+                records = hash_on_ray(todo, options, address=ray_address, workers=n_workers)
+            else:
+                records = hash_files(todo, options, workers=n_workers)
             for record in records:
-                total += 1
                 advance()
                 if skip_unsupported and record.get("code") in ("not_an_image", "not_media"):
-                    skipped += 1
+                    tally.skip_not_media()
                     continue
                 writer.write(record)
-                if "error" in record:
-                    codes[str(record["code"])] += 1
+                tally.add(record)
     finally:
         if out:
             stream.close()
         else:
             stream.flush()
-    _summary(total, skipped, codes, time.monotonic() - started)
-    if codes:
+    tally.print()
+    if tally.failed:
         raise typer.Exit(1)
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.1f} files/s")
+def _check_bulk_options(
+    sources: Sources, out: Path | None, resume: bool, fmt: OutputFormat, use_ray: bool, ray_address: str | None
+) -> None:
+    """Refuse option combinations that cannot work, before any file is touched."""
+    if not sources.paths and sources.from_list is None:
+        err.print("Missing argument: files, folders or globs to hash (or --from-list FILE).\n"
+                  "Try 'takedown hash --help' for help.", highlight=False)
+        raise typer.Exit(2)
+    if sources.from_list not in (None, "-") and not os.path.isfile(sources.from_list):
+        raise typer.BadParameter(f"no such file: {sources.from_list}", param_hint="--from-list")
+    if resume and out is None:
+        raise typer.BadParameter("--resume needs --out (the output to resume)", param_hint="--resume")
+    if resume and fmt is not OutputFormat.jsonl:
+        raise typer.BadParameter("--resume works with JSONL output only", param_hint="--resume")
+    if use_ray or ray_address:
+        from app.ray_jobs import ray_available
 
-
-class _progress:
-    """A rich progress bar on stderr whose total is counted in a background thread (so output starts at
-    once, and a million-file tree is walked without holding its list)."""
-
-    def __init__(self, enabled: bool, paths: list[str], recursive: bool) -> None:
-        self.enabled, self.paths, self.recursive = enabled, paths, recursive
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        if not self.enabled:
-            return lambda: None
-        self.bar = Progress(
-            TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
-        )
-        self.task = self.bar.add_task("hash", total=None)
-        self.bar.start()
-        threading.Thread(target=self._count, daemon=True).start()
-        return lambda: self.bar.advance(self.task)
-
-    def _count(self) -> None:
-        self.bar.update(self.task, total=count_files(self.paths, recursive=self.recursive))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.stop()
-
-
-def _summary(total: int, skipped: int, codes: Counter[str], seconds: float) -> None:
-    rate = total / seconds if seconds > 0 else 0.0
-    failed = sum(codes.values())
-    hashed = total - failed - skipped
-    line = f"{total} files, {hashed} hashed, {failed} failed"
-    if skipped:
-        line += f", {skipped} skipped (not media)"
-    line += f" in {seconds:.1f} s ({rate:.1f} files/s)"
-    if codes:
-        line += " — " + ", ".join(f"{c}: {n}" for c, n in codes.most_common())
-    err.print(line, highlight=False)
+        if not ray_available():
+            raise typer.BadParameter("Ray is not installed: pip install 'takedown-matcher[ray]'", param_hint="--ray")
 
 
 def main() -> None:

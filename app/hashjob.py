@@ -2,16 +2,20 @@
 
 Worker processes read and hash the files themselves (only paths and small result dicts cross process
 boundaries). At most `workers * 4` chunks are pending at any time, so memory stays flat however many
-files there are. One file's failure becomes that file's error record; the run goes on.
+files there are. One file's failure becomes that file's error record; the run goes on. Every record
+carries the file's size and mtime as they were before reading it (what `--resume` recognises a file
+by). `hash_batch` is the unit of work whatever runs it: this module's process pool or Ray.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
 from itertools import islice
+from multiprocessing.context import BaseContext
 
 from matcher.errors import MediaError, MediaTooLarge
 from matcher.hashing import HashOptions, hash_image_bytes
@@ -48,18 +52,33 @@ def error_record(path: str, exc: MediaError | OSError) -> Record:
     return {"path": path, "error": f"cannot read file: {exc.strerror or exc}", "code": "unreadable"}
 
 
+def file_identity(path: str) -> Record:
+    """{"path", "size", "mtime"} of a file as it is now; only the path when it cannot be stat'ed
+    (the read that follows reports why)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return {"path": path}
+    return {"path": path, "size": st.st_size, "mtime": st.st_mtime}
+
+
 def hash_file(path: str, options: HashOptions) -> Record:
-    """The output record for one file: its hashes (image or video), or {"path", "error", "code"}."""
+    """The output record for one file: path, size, mtime and its hashes (image or video), or
+    {"path", "size", "mtime", "error", "code"}."""
+    head = file_identity(path)
     try:
         kind, source = read_media(path, options)
         if kind == "video":
-            return {"path": path, **hash_video(source, limits=options.video_limits).to_dict()}
-        return {"path": path, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
+            return {**head, **hash_video(source, limits=options.video_limits).to_dict()}
+        return {**head, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
     except (MediaError, OSError) as exc:
-        return error_record(path, exc)
+        return {**head, **error_record(path, exc)}
+    except ValueError as exc:  # e.g. a path with a NUL byte from a list file
+        return {**head, "error": f"cannot read file: {exc}", "code": "unreadable"}
 
 
-def _hash_chunk(paths: list[str], options: HashOptions) -> list[Record]:
+def hash_batch(paths: list[str], options: HashOptions) -> list[Record]:
+    """Records for a batch of paths, in order: the unit of work of the pool and of Ray's map_batches."""
     return [hash_file(p, options) for p in paths]
 
 
@@ -84,10 +103,24 @@ def hash_files(paths: Iterable[str], options: HashOptions, *, workers: int = 1) 
         for path in paths:
             yield hash_file(path, options)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=single_threaded_numerics) as pool:
+    yield from map_in_order(partial(hash_batch, options=options), paths, workers=workers,
+                            initializer=single_threaded_numerics)
+
+
+def map_in_order(
+    batch_fn: Callable[[list[str]], list[Record]],
+    paths: Iterable[str],
+    *,
+    workers: int,
+    initializer: Callable[[], None] | None = None,
+    context: BaseContext | None = None,
+) -> Iterator[Record]:
+    """`batch_fn` over chunks of `paths` in a process pool, results in input order, at most
+    `workers * 4` chunks in flight (so a million paths never sit in memory at once)."""
+    with ProcessPoolExecutor(max_workers=workers, initializer=initializer, mp_context=context) as pool:
         pending: deque[Future[list[Record]]] = deque()
         for chunk in _chunks(paths, CHUNK):
-            pending.append(pool.submit(_hash_chunk, chunk, options))
+            pending.append(pool.submit(batch_fn, chunk))
             if len(pending) >= workers * 4:
                 yield from pending.popleft().result()
         while pending:

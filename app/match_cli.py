@@ -1,27 +1,36 @@
 """`takedown match`: check files (images or videos) against the hash lists, one JSON line per file.
 
-Each line: {"path", "kind", "decision", "matches": [...]}, where decision is the strongest action of the
-matched lists' (takedown, review, log) or "none", and each match carries its evidence (list, entry,
-signal, distance, variant; for videos coverages and time ranges). Per-file failures are
-{"path", "error", "code"} lines and make the exit status 1 at the end. The index is loaded from its
-snapshot when it has one (`takedown index snapshot`), else from the store.
+Each line: {"path", "size", "mtime", "kind", "decision", "matches": [...]}, where decision is the
+strongest action of the matched lists' (takedown, review, log) or "none", and each match carries its
+evidence (list, entry, signal, distance, variant; for videos coverages and time ranges). Per-file
+failures are {"path", "error", "code"} lines and make the exit status 1 at the end. The index is
+loaded from its snapshot when it has one (`takedown index snapshot`), else from the store.
+
+In bulk as `takedown hash` is: folders, globs and path lists, `--workers` processes (forked after the
+index is loaded, so they share its memory rather than each loading it), output in input order, a
+progress bar, `--resume` and a summary. Matching itself is `app.matching`'s: this module only feeds it.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from app.files import iter_files
-from app.hashjob import error_record, read_media
+from app.files import Sources, count_sources, iter_sources
+from app.hashjob import error_record, file_identity, map_in_order, read_media, single_threaded_numerics
 from app.index_cli import snapshot_dir
 from app.lists_cli import open_store
 from app.matching import MatchContext, decision, hash_query_video, match_image, match_video_hashes
+from app.progress import ProgressBar, Tally
+from app.resume import ResumeError, load_done, pending
 from index.live import LiveIndex
 from index.store import NotFound
 from matcher.errors import MediaError
@@ -31,12 +40,37 @@ err = Console(stderr=True)
 
 
 def match_command(
-    paths: Annotated[list[str], typer.Argument(help="Files or folders to check.", show_default=False)],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files, folders or quoted glob patterns to check.", show_default=False)
+    ] = None,
     lists: Annotated[list[str] | None, typer.Option("--list", "-l", help="Only these lists (repeatable).")] = None,
+    from_list: Annotated[
+        str | None, typer.Option("--from-list", help="Also check the paths in this file, one a line ('-': stdin).")
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Append to --out, skipping files it has (same path, size, mtime).")
+    ] = False,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Parallel processes; 0 means one per core.")] = 0,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: when stderr is a terminal).")
+    ] = None,
 ) -> None:
     """Match images and videos against the hash lists."""
+    sources = Sources(tuple(paths or ()), from_list, recursive)
+    if not sources.paths and sources.from_list is None:
+        err.print("Missing argument: files, folders or globs to check (or --from-list FILE).", highlight=False)
+        raise typer.Exit(2)
+    if resume and out is None:
+        raise typer.BadParameter("--resume needs --out (the output to resume)", param_hint="--resume")
+    if sources.from_list not in (None, "-") and not os.path.isfile(sources.from_list):
+        raise typer.BadParameter(f"no such file: {sources.from_list}", param_hint="--from-list")
+    try:
+        done = load_done(str(out)) if resume and out else None
+    except (ResumeError, OSError) as exc:
+        err.print(str(exc), highlight=False)
+        raise typer.Exit(2) from None
     store = open_store()
     index = LiveIndex.open(store, snapshot_dir=snapshot_dir())
     list_ids = None
@@ -47,25 +81,35 @@ def match_command(
             err.print(str(exc), highlight=False)
             raise typer.Exit(1) from None
     ctx = MatchContext(index, list_ids)
-    stream = open(out, "w", encoding="utf-8") if out else sys.stdout
-    failed = matched = total = 0
+    n_workers = workers or os.cpu_count() or 1
+    show = sys.stderr.isatty() if progress is None else progress
+    tally = Tally()
+    matched = 0
+    stream = open(out, "a" if resume else "w", encoding="utf-8") if out else sys.stdout
     try:
-        for path in iter_files(paths, recursive=recursive):
-            record = match_file(path, ctx)
-            total += 1
-            failed += "error" in record
-            matched += record.get("decision", "none") != "none"
-            stream.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+        with ProgressBar(show, "matching", lambda: count_sources(sources)) as advance:
+            todo = iter_sources(sources)
+            if done:
+                todo = pending(todo, done, lambda: (tally.skip_done(), advance()))
+            for record in match_files(todo, ctx, workers=n_workers):
+                advance()
+                tally.add(record)
+                matched += record.get("decision", "none") != "none"
+                stream.write(json.dumps(record, separators=(", ", ": ")) + "\n")
     finally:
         if out:
             stream.close()
-    err.print(f"{total} files, {matched} with a decision, {failed} failed", highlight=False)
-    if failed:
+        else:
+            stream.flush()
+    tally.extra["with a decision"] = matched
+    tally.print("checked")
+    if tally.failed:
         raise typer.Exit(1)
 
 
 def match_file(path: str, ctx: MatchContext) -> dict[str, object]:
     options = DEFAULT_OPTIONS
+    head = file_identity(path)
     try:
         kind, source = read_media(path, options)
         if kind == "video":
@@ -74,5 +118,44 @@ def match_file(path: str, ctx: MatchContext) -> dict[str, object]:
             image = decode_for(source, options)  # type: ignore[arg-type]
             matches = match_image(hash_decoded([(source, image)], options)[0], image, ctx)  # type: ignore[list-item]
     except (MediaError, OSError) as exc:
-        return error_record(path, exc)
-    return {"path": path, "kind": kind, "decision": decision(matches), "matches": matches}
+        return {**head, **error_record(path, exc)}
+    except ValueError as exc:  # e.g. a path with a NUL byte from a list file
+        return {**head, "error": f"cannot read file: {exc}", "code": "unreadable"}
+    return {**head, "kind": kind, "decision": decision(matches), "matches": matches}
+
+
+# The context the forked workers match with: set before the pool starts, inherited by fork (the index's
+# arrays are shared copy-on-write, not pickled per task).
+_WORKER_CTX: MatchContext | None = None
+
+
+def _worker_start() -> None:
+    single_threaded_numerics()
+    assert _WORKER_CTX is not None
+    # Connections inherited from the parent must not be used by two processes.
+    _WORKER_CTX.index.store.engine.dispose(close=False)
+
+
+def _match_batch(paths: list[str]) -> list[dict[str, object]]:
+    assert _WORKER_CTX is not None
+    return [match_file(p, _WORKER_CTX) for p in paths]
+
+
+def match_files(paths: Iterable[str], ctx: MatchContext, *, workers: int = 1) -> Iterator[dict[str, object]]:
+    """Yield one match record per path, in input order, in `workers` processes."""
+    global _WORKER_CTX
+    single_threaded_numerics()
+    if workers <= 1:
+        for path in paths:
+            yield match_file(path, ctx)
+        return
+    import faiss
+
+    # libgomp is not fork-safe once its thread pool exists: one thread, and no pool is ever made.
+    faiss.omp_set_num_threads(1)
+    _WORKER_CTX = ctx
+    try:
+        yield from map_in_order(_match_batch, paths, workers=workers,
+                                initializer=_worker_start, context=multiprocessing.get_context("fork"))
+    finally:
+        _WORKER_CTX = None

@@ -41,7 +41,9 @@ def test_jsonl_streams_one_record_per_file(tree):
     paths = [Path(r["path"]).relative_to(tree).as_posix() for r in records]
     assert paths == ["a.jpg", "b.png", "notes.txt", "sub/c.webp", "sub/deeper/d.gif", "sub/deeper/no-extension"]
     bad = records[2]
-    assert set(bad) == {"path", "error", "code"} and bad["code"] == "not_media" and "text" in bad["error"]
+    # size and mtime identify the file for --resume, on error records too
+    assert set(bad) == {"path", "size", "mtime", "error", "code"} and bad["code"] == "not_media" and "text" in bad["error"]
+    assert bad["size"] == (tree / "notes.txt").stat().st_size
     good = records[0]
     assert good["kind"] == "image" and good["format"] == "JPEG"
     assert good["phash"] == str(imagehash.phash(Image.open(tree / "a.jpg")))
@@ -89,8 +91,8 @@ def test_missing_file_and_signal_choice(tree):
     run = takedown("hash", str(tree / "a.jpg"), str(tree / "gone.jpg"), "--signals", "pdq,whash")
     assert run.returncode == 1
     first, second = (json.loads(line) for line in run.stdout.splitlines())
-    assert set(first) == {"path", "kind", "format", "width", "height", "pdq", "pdq_quality", "whash"}
-    assert second["code"] == "not_found"
+    assert set(first) == {"path", "size", "mtime", "kind", "format", "width", "height", "pdq", "pdq_quality", "whash"}
+    assert second["code"] == "not_found" and "size" not in second  # nothing to stat
 
 
 def test_size_limit_option(tree):
