@@ -174,3 +174,27 @@ def test_match_on_both_backends_logs_matches(api_both: Api, photos):
     assert body["decision"] == "takedown"
     api_both.services.match_log.flush()
     assert api_both.services.ledger.get_match(body["matches"][0]["match_id"])["signal"] == "md5"
+
+
+def test_entry_cache_serves_repeats_and_never_a_changed_entry(api: Api):
+    from matcher.bits import words_to_hexes
+
+    create_list(api, "c")
+    a, b = words_to_hexes(np.random.default_rng(11).integers(1, 2**63, size=(2, 4), dtype=np.uint64))
+    import_jsonl(api, "c", [{"id": "X", "pdq": a}])
+    entry_id = api.store.get_entry("c", "X").id
+    cache = api.services.view.store
+    calls: list[list[int]] = []
+    real = cache.store.entries_by_id
+
+    def counting(ids):  # type: ignore[no-untyped-def]
+        calls.append(list(ids))
+        return real(ids)
+
+    cache.store = type("Counting", (), {"entries_by_id": staticmethod(counting)})()
+    assert cache.entries_by_id([entry_id])[entry_id].record.signals["pdq"] == a
+    assert cache.entries_by_id([entry_id])[entry_id].record.signals["pdq"] == a
+    assert len(calls) == 1  # the repeat came from the cache
+    import_jsonl(api, "c", [{"id": "X", "pdq": b}])  # same entry, new hashes, new seq
+    assert cache.entries_by_id([entry_id])[entry_id].record.signals["pdq"] == b
+    assert len(calls) == 2

@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="takedown-matcher", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
-    for module in (health, hash, match, lists, entries, reports, outcomes, webhooks, audit, keys):
+    # Routes are tried in order: the hot path (match) first.
+    for module in (match, hash, health, lists, entries, reports, outcomes, webhooks, audit, keys):
         app.include_router(module.router)
     app.add_middleware(Edge, settings=settings)
     return app

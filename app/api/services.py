@@ -15,6 +15,7 @@ from fastapi import Request
 
 from app.api import metrics
 from app.api.delivery import DeliveryWorker
+from app.api.entry_cache import CachedEntries, IndexView
 from app.api.matchlog import MatchLogWriter
 from app.api.settings import Settings
 from app.api.uploads import UploadGate, hash_options
@@ -40,6 +41,7 @@ class Services:
     uploads: UploadGate
     options: HashOptions
     started_at: float
+    view: IndexView | None = None  # what matching searches: the index, entries cached
     _gauges: threading.Thread | None = None
 
     @classmethod
@@ -61,6 +63,7 @@ class Services:
             uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout),
             options=hash_options(settings), started_at=time.time(),
         )
+        services.view = IndexView(index, CachedEntries(index, store))
         services.match_log.start()
         services.deliveries.start()
         metrics.update_index(index.stats())

@@ -51,13 +51,14 @@ _MATCH_BODY = {
 
 def context(svc: Services, names: list[str] | None) -> MatchContext:
     """Lists by name, from the index's own view of them (no database round trip)."""
+    view = svc.view  # duck-types LiveIndex for app.matching (search, lists, store)
     if not names:
-        return MatchContext(svc.index)
+        return MatchContext(view)  # type: ignore[arg-type]
     live = {m.name: i for i, m in svc.index.lists.items() if not m.deleted}
     missing = [n for n in names if n not in live]
     if missing:
         raise ApiError(404, "not_found", f"no list named {missing[0]!r}")
-    return MatchContext(svc.index, tuple(live[n] for n in names))
+    return MatchContext(view, tuple(live[n] for n in names))  # type: ignore[arg-type]
 
 
 def valid_hashes(hashes: dict[str, str]) -> dict[str, str]:
