@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from app.api import errors
 from app.api.edge import Edge
+from app.api.fastlane import FastLane
 from app.api.routers import audit, entries, hash, health, keys, lists, match, outcomes, reports, webhooks
 from app.api.services import Services
 from app.api.settings import Settings
@@ -51,5 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are tried in order: the hot path (match) first.
     for module in (match, hash, health, lists, entries, reports, outcomes, webhooks, audit, keys):
         app.include_router(module.router)
+    app.add_middleware(FastLane)  # inside the edge: body limits and metrics apply to it too
     app.add_middleware(Edge, settings=settings)
     return app

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.errors import ApiError
 from app.api.services import services
-from app.keys import ApiKey
+from app.keys import ApiKey, KeyStore
 from index.lists import HashList
 
 ADMIN, CURATOR, MATCHER, AUDITOR = "admin", "curator", "matcher", "auditor"
@@ -25,22 +25,25 @@ ANY_ROLE = (ADMIN, CURATOR, MATCHER, AUDITOR)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+async def authenticate(header: str, keys: KeyStore, allowed: frozenset[str]) -> ApiKey:
+    """The key named by an Authorization header, if it may act here; else 401 or 403."""
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "unauthorized", "an API key is needed: send 'Authorization: Bearer <key>'", _CHALLENGE)
+    secret = secret.strip()
+    key = keys.cached(secret) or await run_in_threadpool(keys.authenticate, secret)
+    if key is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
+    if key.role not in allowed:
+        raise ApiError(403, "forbidden", f"a {key.role} key may not do this")
+    return key
+
+
 def require(*roles: str) -> Callable[[Request], Awaitable[ApiKey]]:
     allowed = frozenset(roles)
 
     async def authorized(request: Request) -> ApiKey:
-        header = request.headers.get("authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise ApiError(401, "unauthorized", "an API key is needed: send 'Authorization: Bearer <key>'", _CHALLENGE)
-        keys = services(request).keys
-        secret = secret.strip()
-        key = keys.cached(secret) or await run_in_threadpool(keys.authenticate, secret)
-        if key is None:
-            raise ApiError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
-        if key.role not in allowed:
-            raise ApiError(403, "forbidden", f"a {key.role} key may not do this")
-        return key
+        return await authenticate(request.headers.get("authorization", ""), services(request).keys, allowed)
 
     authorized.roles = allowed  # type: ignore[attr-defined]
     return authorized

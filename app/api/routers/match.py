@@ -105,8 +105,13 @@ async def match(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))
         return await _match_upload(request, svc, key)
     if not content_type.startswith("application/json"):
         raise ApiError(415, "unsupported_media_type", "send application/json hashes or a multipart/form-data file")
+    return match_json(svc, key, await request.body())
+
+
+def match_json(svc: Services, key: ApiKey, body: bytes) -> Response:
+    """The hash-only match, from the raw JSON body (shared with app.api.fastlane)."""
     try:
-        payload = MatchHashes.model_validate_json(await request.body())
+        payload = MatchHashes.model_validate_json(body)
     except ValidationError as exc:
         raise ApiError(422, "invalid", validation_message(exc.errors())) from None
     hashes = valid_hashes(payload.hashes)
