@@ -62,14 +62,24 @@ def log(message: str) -> None:
 
 
 async def _one_connection(port: int, requests: list[bytes], start: int, stop_at: float, warm_until: float,
-                          latencies: list[float], statuses: dict[int, int]) -> None:
+                          latencies: list[float], statuses: dict[int, int], interval: float | None = None) -> None:
+    """Closed loop (interval None: the next request when the answer is in), or open loop: request k is
+    due at begin + k * interval, and its latency counts from when it was due (no coordinated omission)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = start
+    due = time.perf_counter()
     try:
         while True:
+            if interval is not None:
+                due += interval
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             now = time.perf_counter()
             if now >= stop_at:
                 return
+            if interval is not None:
+                now = min(now, due)
             writer.write(requests[i % len(requests)])
             i += 1
             head = await reader.readuntil(b"\r\n\r\n")
@@ -95,8 +105,10 @@ async def _load(spec: dict) -> dict[str, object]:
     warm_until = begin + spec["warmup"]
     stop_at = warm_until + spec["seconds"]
     step = max(1, len(requests) // spec["connections"])
+    rate = spec.get("rate")
+    interval = spec["connections"] / rate if rate else None
     await asyncio.gather(*(
-        _one_connection(spec["port"], requests, c * step, stop_at, warm_until, latencies, statuses)
+        _one_connection(spec["port"], requests, c * step, stop_at, warm_until, latencies, statuses, interval)
         for c in range(spec["connections"])
     ))
     measured = time.perf_counter() - warm_until
@@ -119,10 +131,11 @@ def load_main(spec_path: str) -> int:
     return 0
 
 
-def run_load(port: int, requests: list[bytes], connections: int, seconds: float, warmup: float, tmp: Path) -> dict:
+def run_load(port: int, requests: list[bytes], connections: int, seconds: float, warmup: float, tmp: Path,
+             rate: float | None = None) -> dict:
     spec = tmp / "load.json"
     spec.write_text(json.dumps({"port": port, "requests": [r.hex() for r in requests], "connections": connections,
-                                "seconds": seconds, "warmup": warmup}))
+                                "seconds": seconds, "warmup": warmup, "rate": rate}))
     done = subprocess.run([sys.executable, __file__, "--load", str(spec)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
@@ -314,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--upload-connections", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=TARGET_RPS, help="Open-loop arrival rate of the paced phase.")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load:
@@ -355,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results[(workers, "match", connections)] = res
                     log(f"  match by hash, {connections} connections: {res['rps']:,.0f} req/s, "
                         f"p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, {res['statuses']}")
+                res = run_load(server.port, match_requests, 32, args.seconds, args.warmup, tmp, rate=args.rate)
+                results[(workers, "paced", 32)] = res
+                log(f"  match by hash, paced at {args.rate:,.0f}/s: {res['rps']:,.0f} req/s, "
+                    f"p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, {res['statuses']}")
                 bodies = [multipart(jpeg, f"upload-{i}") for i in range(16)]
                 uploads = [http_request(server.port, "/v1/match", key, b, ct) for b, ct in bodies]
                 res = run_load(server.port, uploads, args.upload_connections, args.seconds, args.warmup, tmp)
@@ -373,16 +391,18 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"| peer: hash + match a 1 MP JPEG in process, 1 thread | 1 | {fmt(peers['upload'], 'rps')} | "
              f"{fmt(peers['upload'], 'p50_ms')} | {fmt(peers['upload'], 'p99_ms')} | |"]
     for (workers, what, connections), res in results.items():
-        label = "match by hash (JSON)" if what == "match" else "1 MP JPEG upload, matched"
+        label = {"match": "match by hash (JSON), closed loop", "paced": f"match by hash, paced at {args.rate:,.0f}/s",
+                 "upload": "1 MP JPEG upload, matched"}[what]
         lines.append(f"| `--workers {workers}`: {label} | {connections} | {fmt(res, 'rps', 0 if what == 'match' else 1)} | "
                      f"{fmt(res, 'p50_ms')} | {fmt(res, 'p99_ms')} | {res['statuses']} |")
-    best = max((r for (w, what, _), r in results.items() if w == 2 and what == "match" and r["p99_ms"] is not None
-                and r["p99_ms"] <= TARGET_P99_MS), key=lambda r: r["rps"], default=None)
+    paced = results[(2, "paced", 32)]
+    closed = max((r for (w, what, _), r in results.items() if w == 2 and what == "match"), key=lambda r: r["rps"])
     uploads2 = next(r for (w, what, _), r in results.items() if w == 2 and what == "upload")
+    met = paced["rps"] >= 0.98 * TARGET_RPS and (paced["p99_ms"] or 1e9) <= TARGET_P99_MS
     lines += ["", "| target (2 workers) | figure | met |", "| --- | --- | --- |",
-              f"| >= {TARGET_RPS:,.0f} match-by-hash req/s with p99 <= {TARGET_P99_MS:g} ms | "
-              f"{fmt(best, 'rps', 0)} req/s (best with p99 within target) | "
-              f"{'yes' if best and best['rps'] >= TARGET_RPS else 'no'} |",
+              f"| >= {TARGET_RPS:,.0f} match-by-hash req/s with p99 <= {TARGET_P99_MS:g} ms | paced at {args.rate:,.0f}/s: "
+              f"{fmt(paced, 'rps', 0)} req/s, p99 {fmt(paced, 'p99_ms')} ms; closed-loop peak {fmt(closed, 'rps', 0)} req/s | "
+              f"{'yes' if met else 'no'} |",
               f"| >= {TARGET_UPLOADS:g} 1 MP JPEG uploads matched/s | {fmt(uploads2, 'rps')} | "
               f"{'yes' if uploads2['rps'] >= TARGET_UPLOADS else 'no'} |"]
     text = "\n".join(lines) + "\n"
