@@ -24,6 +24,7 @@ from app.lists_cli import lists_app
 from app.match_cli import match_command
 from app.output import make_writer
 from app.progress import ProgressBar, Tally
+from app.rescan_cli import rescan_command
 from app.resume import ResumeError, load_done, pending
 from app.serve_cli import serve_command
 from matcher.decode import DecodeLimits
@@ -60,6 +61,7 @@ app.add_typer(index_app, name="index")
 app.command("match")(match_command)
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_command)
+app.command("rescan")(rescan_command)
 
 
 @app.command("hash")

@@ -31,28 +31,32 @@ err = Console(stderr=True)
 
 
 class _RateColumn(ProgressColumn):
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.1f} files/s")
+        return Text(f"{task.speed or 0:,.1f} {self.unit}/s")
 
 
 class ProgressBar:
     """A rich progress bar on stderr; `count` (run in a thread) gives its total, or None if unknown.
-    Used as a context manager that returns the function to call once per file."""
+    Used as a context manager that returns the function to call once per file (or with n, per n)."""
 
-    def __init__(self, enabled: bool, label: str, count: Callable[[], int | None]) -> None:
-        self.enabled, self.label, self.count = enabled, label, count
+    def __init__(self, enabled: bool, label: str, count: Callable[[], int | None], unit: str = "files") -> None:
+        self.enabled, self.label, self.count, self.unit = enabled, label, count, unit
 
-    def __enter__(self) -> Callable[[], None]:
+    def __enter__(self) -> Callable[..., None]:
         if not self.enabled:
-            return lambda: None
+            return lambda n=1: None
         self.bar = Progress(
-            TextColumn(self.label), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+            TextColumn(self.label), BarColumn(), MofNCompleteColumn(), _RateColumn(self.unit),
             TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
         )
         self.task = self.bar.add_task(self.label, total=None)
         self.bar.start()
         threading.Thread(target=self._count, daemon=True).start()
-        return lambda: self.bar.advance(self.task)
+        return lambda n=1: self.bar.advance(self.task, n)
 
     def _count(self) -> None:
         try:

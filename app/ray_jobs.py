@@ -25,6 +25,16 @@ from itertools import islice
 from typing import Any
 
 from app.hashjob import Record, hash_batch, single_threaded_numerics
+from app.rescan import (
+    ChunkResult,
+    FileRange,
+    ListTarget,
+    Problems,
+    RescanReport,
+    file_ranges,
+    numbered_lines,
+    rescan_part,
+)
 from matcher.hashing import HashOptions
 
 # How many inputs the driver hands to Ray at a time: enough to keep a cluster busy, few enough that
@@ -77,7 +87,7 @@ def _windows(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def run_windows(
     items: Iterable[Any],
-    column: str,
+    column: str | None,
     fn: Callable[..., Any],
     *,
     per_block: int,
@@ -85,11 +95,13 @@ def run_windows(
     **map_options: Any,
 ) -> Iterator[str]:
     """Run `fn` over `items` with Ray Data, window by window, in order; `fn` maps a batch
-    {column: array} to {"out": [JSON lines]} and each line is yielded."""
+    {column: array} to {"out": [JSON lines]} and each line is yielded. Items are rows already (dicts)
+    when `column` is None."""
     import ray.data
 
     for part in _windows(items, window):
-        ds = ray.data.from_items([{column: item} for item in part], override_num_blocks=math.ceil(len(part) / per_block))
+        rows = part if column is None else [{column: item} for item in part]
+        ds = ray.data.from_items(rows, override_num_blocks=math.ceil(len(part) / per_block))
         for batch in ds.map_batches(fn, batch_format="numpy", **map_options).iter_batches(batch_format="numpy"):
             yield from batch["out"].tolist()
 
@@ -113,3 +125,57 @@ def hash_on_ray(paths: Iterable[str], options: HashOptions, *, address: str | No
                             fn_kwargs={"options": options}, num_cpus=1)
         for line in lines:
             yield json.loads(line)
+
+
+RESCAN_LINES_PER_BLOCK = 250_000  # one actor call indexes this many catalogue lines (bigger: cheaper per line)
+RESCAN_WINDOW = 500_000
+
+
+class _RescanBatch:
+    """A Ray actor holding the list's queries (shipped once per actor, not per batch). A batch is one
+    file range (the worker reads the catalogue itself) or a block of numbered lines (from stdin)."""
+
+    def __init__(self, target: ListTarget) -> None:
+        single_threaded_numerics()
+        self.target = target
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        if "path" in batch:
+            parts: list[FileRange | list[tuple[int, str]]] = [
+                FileRange(str(p), int(a), int(b), int(f))
+                for p, a, b, f in zip(batch["path"], batch["start"], batch["end"], batch["first"], strict=True)
+            ]
+        else:
+            parts = [list(zip(batch["line"].tolist(), batch["text"].tolist(), strict=True))]
+        out = []
+        for part in parts:
+            result = rescan_part(part, self.target)
+            out.append(json.dumps({"hits": result.hits, "records": result.records, "skipped": result.skipped,
+                                   "lines": result.lines, "problems": result.problems.count,
+                                   "first": result.problems.first}))
+        return {"out": out}
+
+
+def rescan_on_ray(
+    catalogue: str | Iterable[str], target: ListTarget, report: RescanReport, *, address: str | None, workers: int
+) -> Iterator[ChunkResult]:
+    """Results for a catalogue, in catalogue order, computed on Ray: the same hits `rescan.rescan` gives
+    (each part's hits are sorted the same way, and parts come back in order). A catalogue file is
+    read by the workers (it must be at the same path on each); a stream's lines are shipped to them."""
+    with ray_session(address, workers):
+        if isinstance(catalogue, str):
+            ranges = ({"path": r.path, "start": r.start, "end": r.end, "first": r.first}
+                      for r in file_ranges(catalogue, RESCAN_LINES_PER_BLOCK))
+            parts = run_windows(ranges, None, _RescanBatch, per_block=1, window=1000, batch_size=1,
+                                fn_constructor_kwargs={"target": target}, concurrency=workers, num_cpus=1)
+        else:
+            items = ({"line": n, "text": text} for n, text in numbered_lines(catalogue))
+            parts = run_windows(items, None, _RescanBatch, per_block=RESCAN_LINES_PER_BLOCK,
+                                window=RESCAN_WINDOW, batch_size=RESCAN_LINES_PER_BLOCK,
+                                fn_constructor_kwargs={"target": target}, concurrency=workers, num_cpus=1)
+        for text in parts:
+            part = json.loads(text)
+            problems = Problems(part["problems"], [tuple(p) for p in part["first"]])
+            result = ChunkResult(part["hits"], part["records"], part["skipped"], problems, part["lines"])
+            report.add(result)
+            yield result

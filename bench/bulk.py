@@ -1,0 +1,278 @@
+"""Bulk benchmark: `takedown hash` over thousands of files (workers 1, workers 2, Ray) beside
+`threatexchange hash photo`, and `takedown rescan` of a million catalogue hashes against a 100k list.
+
+What it measures, in one run:
+
+1. Hashing throughput, wall clock of the real CLI as a subprocess (interpreter and Ray start-up
+   included), on the developer corpus images (`$TAKEDOWN_CORPUS/img`, default
+   ~/.cache/takedown-corpus) repeated through hard links (copies across file systems) under distinct
+   names in a temporary folder to at least 5,000 files:
+   `takedown hash --workers 1`, `--workers 2`, `--ray` on this machine (a local Ray instance with 2
+   CPUs), with all default signals and with PDQ only, and python-threatexchange's CLI
+   (`threatexchange hash photo FILE...`, PDQ only) on the same files: once with every file in one
+   invocation (its best case) and once per file on a sample (how a shell loop over a case folder
+   calls it), scaled to files/s. Every run's records are checked: ours must equal each other, and our
+   PDQ must equal threatexchange's on every file both hashed.
+2. Rescan: a synthetic catalogue of 1M `takedown hash` records (all default signals) against a list of
+   100k entries (all default signals) in a fresh SQLite store, with near-duplicates planted at known
+   distances (PDQ within and just beyond the threshold, pHash within, byte-equal copies), timed
+   through the CLI (`takedown rescan`), locally and with --ray. Correctness: every planted pair
+   within threshold is found, none beyond it is, and every reported hit's distance is recomputed
+   from the generated hashes (chance pHash/dHash hits at 8 bits are real hits and counted as such).
+
+Targets (stated, not asserted): workers 2 >= 1.7x workers 1; >= 10x threatexchange's files/s; the
+1M x 100k rescan in <= 60 s. The result is printed as Markdown and written to bench/out/bulk.md
+(git-ignored). Run it with `.venv/bin/python bench/bulk.py` (`--quick`: 1,000 files, 100k x 10k).
+It never asserts on time: absolute figures depend on the machine and on whatever else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ first on sys.path, where bench/index.py would shadow the `index`
+# package: drop that entry and put the project root first.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
+sys.path.insert(0, str(ROOT))
+
+from bench.context import git_revision, load_average, version_of  # noqa: E402
+from index.model import EntryRecord, RowResult  # noqa: E402
+from index.store import Store  # noqa: E402
+from matcher.bits import hamming_one_to_many, hexes_to_words, words_to_hexes  # noqa: E402
+
+OUT_FILE = ROOT / "bench" / "out" / "bulk.md"
+SEED = 20240711
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+PDQ_RADIUS, PHASH_RADIUS = 31, 8  # the list's thresholds (index.lists.DEFAULT_THRESHOLDS)
+SIGNAL_BITS = {"md5": 128, "sha256": 256, "pdq": 256, "phash": 64, "dhash": 64}
+
+
+@dataclass(frozen=True)
+class Plan:
+    min_files: int
+    runs: int  # runs per hashing contender (median reported)
+    te_sample: int  # files for threatexchange called once per file
+    catalogue: int
+    list_entries: int
+    planted: int  # near-duplicates of each kind
+
+
+FULL = Plan(min_files=5000, runs=2, te_sample=40, catalogue=1_000_000, list_entries=100_000, planted=500)
+QUICK = Plan(min_files=1000, runs=1, te_sample=10, catalogue=100_000, list_entries=10_000, planted=100)
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+# --- rescan: synthetic catalogue and list ------------------------------------------------------------
+
+
+@dataclass
+class Synthetic:
+    list_codes: dict[str, np.ndarray]  # signal -> (E, W)
+    cat_codes: dict[str, np.ndarray]  # signal -> (N, W)
+    expected: set[tuple[int, int, str]]  # (catalogue line, entry row, signal) planted within threshold
+    beyond: set[tuple[int, int, str]]  # planted just beyond the threshold: must not be hits
+
+
+def _random_codes(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
+    return rng.integers(0, np.iinfo(np.uint64).max, size=(n, bits // 64), dtype=np.uint64, endpoint=True)
+
+
+def _flip(rng: np.random.Generator, code: np.ndarray, k: int) -> np.ndarray:
+    bits = code.shape[0] * 64
+    out = code.copy()
+    for b in rng.choice(bits, size=k, replace=False):
+        out[b // 64] ^= np.uint64(1) << np.uint64(63 - b % 64)
+    return out
+
+
+def synthesize(plan: Plan, rng: np.random.Generator) -> Synthetic:
+    list_codes = {s: _random_codes(rng, plan.list_entries, bits) for s, bits in SIGNAL_BITS.items()}
+    cat_codes = {s: _random_codes(rng, plan.catalogue, bits) for s, bits in SIGNAL_BITS.items()}
+    expected: set[tuple[int, int, str]] = set()
+    beyond: set[tuple[int, int, str]] = set()
+    rows = rng.choice(plan.catalogue, size=4 * plan.planted, replace=False)
+    entries = rng.choice(plan.list_entries, size=4 * plan.planted, replace=False)
+    for i, (row, entry) in enumerate(zip(rows.tolist(), entries.tolist(), strict=True)):
+        group, line = i // plan.planted, row + 1
+        if group == 0:  # PDQ near-duplicate within the threshold, at every distance 0..31
+            cat_codes["pdq"][row] = _flip(rng, list_codes["pdq"][entry], i % (PDQ_RADIUS + 1))
+            expected.add((line, entry, "pdq"))
+        elif group == 1:  # PDQ just beyond it: 32..40 bits
+            cat_codes["pdq"][row] = _flip(rng, list_codes["pdq"][entry], PDQ_RADIUS + 1 + i % 9)
+            beyond.add((line, entry, "pdq"))
+        elif group == 2:  # pHash within 8 bits
+            cat_codes["phash"][row] = _flip(rng, list_codes["phash"][entry], i % (PHASH_RADIUS + 1))
+            expected.add((line, entry, "phash"))
+        else:  # a byte-equal copy: MD5 and SHA-256 equal, perceptual hashes equal too
+            for s in SIGNAL_BITS:
+                cat_codes[s][row] = list_codes[s][entry]
+                expected.add((line, entry, s))
+    return Synthetic(list_codes, cat_codes, expected, beyond)
+
+
+def write_catalogue(path: Path, syn: Synthetic) -> None:
+    hexes = {s: words_to_hexes(c) for s, c in syn.cat_codes.items()}
+    n = len(hexes["pdq"])
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            record = {"path": f"/srv/media/{i // 1000:04d}/{i:07d}.jpg", "size": 100_000 + i, "mtime": 1.7e9 + i,
+                      "kind": "image", "format": "JPEG", "width": 1024, "height": 768,
+                      "md5": hexes["md5"][i], "sha256": hexes["sha256"][i], "pdq": hexes["pdq"][i],
+                      "pdq_quality": 100, "phash": hexes["phash"][i], "dhash": hexes["dhash"][i]}
+            fh.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+
+
+def make_list(data_dir: Path, syn: Synthetic) -> None:
+    hexes = {s: words_to_hexes(c) for s, c in syn.list_codes.items()}
+    rows = (
+        RowResult(i + 1, EntryRecord(f"case-{i:06d}", {s: hexes[s][i] for s in SIGNAL_BITS}, {"pdq": 100}))
+        for i in range(len(hexes["pdq"]))
+    )
+    store = Store(f"sqlite:///{data_dir / 'takedown.db'}")
+    store.create_list("bench", owner="bench", actor="bench")
+    store.import_entries("bench", rows, actor="bench")
+    store.close()
+
+
+def check_hits(hits_file: Path, syn: Synthetic) -> dict[str, int]:
+    """Planted pairs found, planted-beyond pairs absent, every reported distance recomputed."""
+    found: set[tuple[int, int, str]] = set()
+    wrong = 0
+    for line in hits_file.open(encoding="utf-8"):
+        hit = json.loads(line)
+        entry = int(hit["external_id"].removeprefix("case-"))
+        key = (int(hit["line"]), entry, hit["signal"])
+        found.add(key)
+        cat = syn.cat_codes[hit["signal"]][key[0] - 1]
+        true = int(hamming_one_to_many(cat, syn.list_codes[hit["signal"]][entry][None])[0])
+        limit = {"pdq": PDQ_RADIUS, "phash": PHASH_RADIUS, "dhash": PHASH_RADIUS}.get(hit["signal"], 0)
+        wrong += true != hit["distance"] or true > limit
+    return {"hits": len(found), "planted": len(syn.expected), "planted found": len(syn.expected & found),
+            "beyond threshold reported": len(syn.beyond & found), "chance hits (verified)": len(found - syn.expected),
+            "wrong distances": wrong}
+
+
+def time_rescan(catalogue: Path, data_dir: Path, out: Path, extra: Sequence[str]) -> tuple[float, str]:
+    env = {**os.environ, "TAKEDOWN_DATA_DIR": str(data_dir)}
+    started = time.perf_counter()
+    run = subprocess.run([bin_path("takedown"), "rescan", "--catalog", str(catalogue), "--list", "bench",
+                          "--out", str(out), "--no-progress", *extra], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if run.returncode != 0:
+        log(f"rescan {' '.join(extra)} exited {run.returncode}: {run.stderr[-500:]}")
+    return seconds, run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ""
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def rescan_section(plan: Plan, tmp: Path, with_ray: bool) -> list[str]:
+    rng = np.random.default_rng(SEED)
+    log(f"rescan: generating {plan.catalogue:,} catalogue records and a {plan.list_entries:,}-entry list")
+    syn = synthesize(plan, rng)
+    catalogue = tmp / "catalogue.jsonl"
+    write_catalogue(catalogue, syn)
+    data_dir = tmp / "store"
+    data_dir.mkdir()
+    started = time.perf_counter()
+    make_list(data_dir, syn)
+    log(f"rescan: list imported in {time.perf_counter() - started:.1f} s")
+    rows = []
+    for label, extra in [("local", []), *([("Ray, local instance, 2 CPUs", ["--ray", "--workers", "2"])] if with_ray else [])]:
+        out = tmp / f"hits-{label.split(',')[0].lower()}.jsonl"
+        log(f"rescan: {label}")
+        seconds, summary = time_rescan(catalogue, data_dir, out, extra)
+        checks = check_hits(out, syn) if out.exists() else {}
+        rows.append([label, f"{seconds:.1f}", f"{plan.catalogue / seconds:,.0f}",
+                     ", ".join(f"{k}: {v}" for k, v in checks.items()), summary])
+    if with_ray and len(rows) == 2:
+        same = (tmp / "hits-local.jsonl").read_bytes() == (tmp / "hits-ray.jsonl").read_bytes()
+        rows[1][3] += f"; identical to local: {same}"
+    return [
+        f"## Rescan: {plan.catalogue:,} catalogue records x a {plan.list_entries:,}-entry list (all default signals)",
+        "",
+        f"Catalogue file {catalogue.stat().st_size / 1e6:.0f} MB. Wall clock of `takedown rescan` (CLI start-up, list "
+        "loading from SQLite, catalogue parsing, search, writing hits). Thresholds pdq 31, phash/dhash 8.",
+        f"Peak RSS of the rescan processes: {peak_rss_mb():.0f} MB.",
+        "",
+        *md_table(["mode", "seconds", "catalogue records/s", "correctness", "CLI summary"], rows),
+        "",
+    ]
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+def context_lines(quick: bool) -> list[str]:
+    return [
+        "# Bulk benchmark" + (" (quick run)" if quick else ""),
+        "",
+        f"- machine: {platform.machine()} {platform.system()} {platform.release()}, cpu_count {os.cpu_count()}",
+        f"- python {platform.python_version()}, numpy {np.__version__}, pillow {version_of('pillow')}, "
+        f"ray {version_of('ray')}, threatexchange {version_of('threatexchange')}, pdqhash {version_of('pdqhash')}",
+        f"- load average at start (1/5/15 min): {load_average()}; other processes skew every figure",
+        f"- revision: {git_revision()}",
+        "",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 files; 100k x 10k rescan")
+    parser.add_argument("--only", choices=["hash", "rescan"], help="one part only")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    with_ray = version_of("ray") != "not installed"
+    started = time.perf_counter()
+    lines = context_lines(args.quick)
+    print("\n".join(lines), flush=True)
+    report: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="takedown-bulk-") as tmp_name:
+        tmp = Path(tmp_name)
+        if args.only in (None, "rescan"):
+            part = rescan_section(plan, tmp, with_ray)
+            print("\n".join(part), flush=True)
+            report += part
+    report.append(f"Total benchmark run time: {time.perf_counter() - started:.1f} s; "
+                  f"load average at the end: {load_average()}.")
+    print(report[-1], flush=True)
+    OUT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OUT_FILE.write_text("\n".join(lines + report) + "\n", encoding="utf-8")
+    print(f"\n(written to {OUT_FILE.relative_to(ROOT)})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
