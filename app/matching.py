@@ -18,11 +18,11 @@ import numpy as np
 from index.live import Hit, LiveIndex
 from index.model import Action
 from index.video_match import DEFAULT_POLICY, VideoPolicy, match_video, screenshots
-from matcher import borders, pdq
+from matcher import augment, borders, pdq
 from matcher.bits import hexes_to_words
 from matcher.decode import DecodedImage
 from matcher.hashing import ImageHashes
-from matcher.registry import SIGNAL_TYPES
+from matcher.registry import LIST_ONLY, SIGNAL_TYPES
 from matcher.video import VideoHashes, VideoLimits, hash_video
 
 
@@ -31,6 +31,7 @@ def hash_query_video(source: bytes | str | os.PathLike[str], limits: VideoLimits
     return hash_video(source, phases=QUERY_PHASES, **({"limits": limits} if limits else {}))
 
 MIRROR = pdq.DIHEDRAL_NAMES.index("flip_y")
+VARIANT = augment.PdqVariant.name
 # Lists hold frames every second on vPDQ's grid; queries take that grid plus the frames midway, so an
 # identical copy lines up frame for frame, and a copy at another frame rate or trimmed off the grid
 # still has a frame within a quarter second of each listed one.
@@ -61,18 +62,102 @@ class MatchContext:
         }
 
 
-def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
-    rows = pdq.hash_batch_dihedral([image.rgb]).words[0]
-    inner = borders.crop_content(image.rgb)
+def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> np.ndarray:
+    """(8 or 16, 4) PDQ words to search for an image: its 8 dihedral variants, then (if it has bars)
+    those of the picture inside them. Row 0 is the image's own PDQ as computed for `hashes`; the
+    others hash the flipped and turned pixels of a working copy (`augment.working_copy`): flipping
+    the DCT instead would be cheaper but lands 14-36 bits off, because PDQ's decimation grid is not
+    symmetric (worst on small pictures)."""
+    work = augment.working_copy(image.rgb)
+    own = hashes.signals.get("pdq")
+    rows = _dihedral_rows(work)
+    if own is not None:
+        rows[0] = hexes_to_words([own.hex], 256)[0]
+    inner = borders.crop_content(work)
     if inner is not None:
-        rows = np.concatenate([rows, pdq.hash_batch_dihedral([inner]).words[0]])
-    queries = {"pdq": rows}
+        rows = np.concatenate([rows, _dihedral_rows(inner)])
+    return rows
+
+
+def _dihedral_rows(rgb: np.ndarray) -> np.ndarray:
+    return pdq.hash_batch([np.ascontiguousarray(turn(rgb)) for turn in _DIHEDRAL_PIXELS]).words
+
+
+# The pixel operations behind pdq.DIHEDRAL_NAMES, in that order (checked against the DCT variants).
+_DIHEDRAL_PIXELS = (
+    lambda a: a,
+    lambda a: np.rot90(a, 1),
+    lambda a: np.rot90(a, 2),
+    lambda a: np.rot90(a, 3),
+    lambda a: a[::-1],
+    lambda a: a[:, ::-1],
+    lambda a: a.transpose(1, 0, 2),
+    lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+)
+
+
+def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
+    """Every entry the image matches, with its evidence. PDQ is searched in all dihedral variants
+    (and inside bars) against the entries' own PDQ and their enrollment variants; the other signals
+    as they are."""
+    rows = query_pdq_rows(hashes, image)
+    queries = {"pdq": rows, VARIANT: rows}
     for name, value in hashes.signals.items():
         if name != "pdq":
             queries[name] = hexes_to_words([value.hex], len(value.hex) * 4)
-    hits = ctx.index.search(queries, list_ids=ctx.list_ids)
+    return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), rows)
+
+
+def _image_matches(ctx: MatchContext, hits: list[Hit], pdq_rows: np.ndarray | None) -> list[dict[str, object]]:
     frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
-    return _describe(ctx, [_image_match(h, "screenshot" if id(h) in frames else "image") for h in _best_per_entry(hits)])
+    best = _best_per_entry(hits)
+    matches = [_image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
+    if pdq_rows is not None:
+        _name_enrolled_variants(ctx, best, matches, pdq_rows)
+    return _describe(ctx, weigh(matches))
+
+
+# Evidence. PDQ (256 bits, the entry's own or an enrollment variant) and exact hashes are strong on
+# their own. A 64-bit hash of the imagehash family alone is not: on aligned face photos, different
+# people sit 3-8 dHash bits apart (bench/robustness.py: 8% of unrelated queries matched on dHash or
+# pHash alone). Two of them agreeing on one entry is corroborated evidence, worth a review; one alone
+# is reported, undecided.
+STRONG_SIGNALS = frozenset({"md5", "sha256", "pdq", "pdq_variant"})
+
+
+def weigh(matches: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Mark each image match's evidence "strong", "corroborated" or "weak"; weak ones do not decide."""
+    by_entry: dict[object, list[dict[str, object]]] = {}
+    for m in matches:
+        by_entry.setdefault(m["entry_id"], []).append(m)
+    for group in by_entry.values():
+        signals = {m["signal"] for m in group}
+        if signals & STRONG_SIGNALS:
+            evidence = "strong"
+        elif len(signals) >= 2:
+            evidence = "corroborated"
+        else:
+            evidence = "weak"
+        for m in group:
+            m["evidence"] = evidence
+            m["match"] = evidence != "weak"
+    return matches
+
+
+def _name_enrolled_variants(ctx: MatchContext, hits: list[Hit], matches: list[dict[str, object]], rows: np.ndarray) -> None:
+    """Say which enrollment variant (crop_top_6, rotate_3, ...) a pdq_variant hit landed on."""
+    wanted = [(h, m) for h, m in zip(hits, matches, strict=True) if h.signal == VARIANT]
+    if not wanted:
+        return
+    infos = ctx.index.store.entries_by_id({h.entry_id for h, _ in wanted})
+    for hit, match in wanted:
+        info = infos.get(hit.entry_id)
+        if info is None or not info.record.variants:
+            continue
+        stored = hexes_to_words(list(info.record.variants), 256)
+        distances = np.bitwise_count(stored ^ rows[hit.query]).sum(axis=1)
+        at = int(np.argmin(distances))
+        match["enrolled_variant"] = augment.VARIANT_NAMES[at] if at < len(augment.VARIANT_NAMES) else f"variant_{at}"
 
 
 def match_signals(signals: Mapping[str, str], ctx: MatchContext) -> list[dict[str, object]]:
@@ -85,14 +170,14 @@ def match_signals(signals: Mapping[str, str], ctx: MatchContext) -> list[dict[st
     queries: dict[str, np.ndarray] = {}
     for name, value in signals.items():
         kind = SIGNAL_TYPES.get(name)
-        if kind is None:
+        if kind is None or name in LIST_ONLY:
             raise ValueError(f"unknown signal {name!r}")
         queries[name] = hexes_to_words([kind.normalize(value)], kind.bits)
     if not queries:
         return []
-    hits = ctx.index.search(queries, list_ids=ctx.list_ids)
-    frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
-    return _describe(ctx, [_image_match(h, "screenshot" if id(h) in frames else "image") for h in _best_per_entry(hits)])
+    if "pdq" in queries:
+        queries[VARIANT] = queries["pdq"]
+    return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), queries.get("pdq"))
 
 
 def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str, object]]:
@@ -137,7 +222,7 @@ def _best_per_entry(hits: Iterable[Hit]) -> list[Hit]:
 def _image_match(hit: Hit, relation: str) -> dict[str, object]:
     out: dict[str, object] = {"entry_id": hit.entry_id, "list_id": hit.list_id, "relation": relation,
                               "signal": hit.signal, "distance": hit.distance, "match": True}
-    if hit.signal == "pdq":
+    if hit.signal in ("pdq", VARIANT):
         out["variant"] = variant_name(hit.query)
     if hit.t is not None:
         out["entry_time"] = round(hit.t, 3)
@@ -153,8 +238,15 @@ def _describe(ctx: MatchContext, matches: list[dict[str, object]]) -> list[dict[
         lst = lists.get(int(m["list_id"]))  # type: ignore[call-overload]
         m["external_id"] = info.record.external_id if info else None
         m["list"] = lst.name if lst else None
-        m["action"] = lst.default_action.value if (lst and m.get("match")) else None
+        m["action"] = _action(lst.default_action, m) if (lst and m.get("match")) else None
     return matches
+
+
+def _action(listed: Action, match: dict[str, object]) -> str:
+    """The list's action; corroborated weak evidence asks at most for a review."""
+    if match.get("evidence") == "corroborated" and _RANK[listed] > _RANK[Action.review]:
+        return Action.review.value
+    return listed.value
 
 
 def decision(matches: list[dict[str, object]]) -> str:

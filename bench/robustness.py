@@ -10,8 +10,9 @@ What it does, in one run:
    near-identical portraits, a render and its mirror image; found by PDQ distance <= 34 over the
    8 dihedral variants and checked by eye) go to one side together,
    and a match between members of one family is counted apart, neither a miss nor a wrong entry.
-2. Enrolment, as a regulator using our tools would: `app.hashjob.hash_file` on each original (what
-   `takedown hash` writes) -> a JSONL file -> `index.formats.read_entries` -> `Store.import_entries`
+2. Enrolment, as a regulator using our tools would: `app.hashjob.hash_file` on each original with
+   the enrollment options (`ENROLL_OPTIONS`: what `takedown hash --variants` writes, and what the
+   service computes for media added to a list) -> a JSONL file -> `index.formats.read_entries` -> `Store.import_entries`
    into a list created with default settings, in a temporary SQLite store -> `LiveIndex.open`.
 3. Queries. Every transform of `bench/transforms.py` applied to every original and every distractor,
    written to a temporary folder in the format it produces (PNG for images, JPEG/WebP for encodings),
@@ -75,7 +76,7 @@ from bench.transforms import GEOMETRIC, GROUPS, PHOTOMETRIC, QUICK, TARGETS, TRA
 from index import formats  # noqa: E402
 from index.live import LiveIndex  # noqa: E402
 from index.store import Store  # noqa: E402
-from matcher.hashing import DEFAULT_OPTIONS  # noqa: E402
+from matcher.hashing import ENROLL_OPTIONS  # noqa: E402
 
 OUT_DIR = ROOT / "bench" / "out"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -164,7 +165,7 @@ def enroll(originals: Sequence[Path], folder: Path) -> Enrolment:
     """Hash the originals as `takedown hash` does, import the JSONL into a default list, open the index."""
     jsonl = folder / "originals.jsonl"
     with ProcessPoolExecutor(max_workers=WORKERS, initializer=single_threaded_numerics) as pool:
-        records = list(pool.map(hash_file, [str(p) for p in originals], [DEFAULT_OPTIONS] * len(originals),
+        records = list(pool.map(hash_file, [str(p) for p in originals], [ENROLL_OPTIONS] * len(originals),
                                 chunksize=8))
     with open(jsonl, "w", encoding="utf-8") as fh:
         for record in records:

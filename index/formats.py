@@ -62,6 +62,7 @@ INFO_COLUMNS = frozenset(
     }
 )
 FRAMES_COLUMN = "frames"
+VARIANTS_FIELD = "pdq_variants"  # JSONL only: an image's enrollment variants (matcher.augment)
 
 # python-threatexchange signal type -> (our signal, kind). Our own names read as image hashes.
 TE_SIGNALS: dict[str, tuple[str, str]] = {
@@ -160,6 +161,7 @@ def _mapping_record(obj: Mapping[str, object]) -> EntryRecord:
         labels=_split_labels(obj.get("labels")),
         kind=_default_kind(obj.get("kind"), frames),  # type: ignore[arg-type]
         frames=frames,
+        variants=obj.get(VARIANTS_FIELD) or (),  # type: ignore[arg-type]  # checked by validate_record
     )
 
 
@@ -197,6 +199,8 @@ def write_jsonl(
                 obj[f"{name}_quality"] = record.qualities[name]
         if record.frames:
             obj[FRAMES_COLUMN] = [_frame_object(f) for f in record.frames]
+        if record.variants:
+            obj[VARIANTS_FIELD] = list(record.variants)
         if extra is not None:
             _merge_extra(obj, extra(record))
         stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")

@@ -17,10 +17,10 @@ from index.model import Action
 from matcher.registry import SIGNAL_TYPES
 
 DEFAULT_THRESHOLDS: dict[str, int] = {
-    "md5": 0, "sha256": 0, "pdq": 31, "phash": 8, "dhash": 8, "ahash": 6, "whash": 6,
+    "md5": 0, "sha256": 0, "pdq": 31, "phash": 8, "dhash": 8, "ahash": 6, "whash": 6, "pdq_variant": 31,
 }
 MAX_THRESHOLDS: dict[str, int] = {
-    "md5": 0, "sha256": 0, "pdq": 79, "phash": 19, "dhash": 19, "ahash": 19, "whash": 19,
+    "md5": 0, "sha256": 0, "pdq": 79, "phash": 19, "dhash": 19, "ahash": 19, "whash": 19, "pdq_variant": 79,
 }
 # How a listed video must be covered by a query video to match (see index.video_match.VideoPolicy).
 DEFAULT_VIDEO_POLICY: dict[str, float] = {"query_coverage": 0.2, "entry_coverage": 0.2, "min_seconds": 2.0}
@@ -58,6 +58,17 @@ def validate_thresholds(overrides: Mapping[str, object] | None, base: Mapping[st
         if not 0 <= value <= MAX_THRESHOLDS[name]:
             raise InvalidList(f"threshold for {name} must be between 0 and {MAX_THRESHOLDS[name]}, not {value}")
         out[name] = value
+    if "pdq" in (overrides or {}) and "pdq_variant" not in (overrides or {}):
+        out["pdq_variant"] = out["pdq"]  # a list that tightens PDQ tightens its variants too
+    return out
+
+
+def effective_thresholds(stored: Mapping[str, int]) -> dict[str, int]:
+    """A list's stored thresholds, with defaults for signals added since it was made (enrollment
+    variants follow the list's own PDQ threshold)."""
+    out = {**DEFAULT_THRESHOLDS, **stored}
+    if "pdq_variant" not in stored and "pdq" in stored:
+        out["pdq_variant"] = stored["pdq"]
     return out
 
 

@@ -34,7 +34,8 @@ class EntryRecord(NamedTuple):
     """One list entry as files carry it and the store keeps it.
 
     `signals` holds the single-valued signals by name (md5, sha256, pdq, phash, dhash, ahash, whash);
-    `qualities` their quality scores where known (PDQ's); `frames` a video's per-frame PDQ hashes.
+    `qualities` their quality scores where known (PDQ's); `frames` a video's per-frame PDQ hashes;
+    `variants` the PDQ hashes of an image's enrollment variants, in `matcher.augment.VARIANTS` order.
     """
 
     external_id: str
@@ -43,6 +44,7 @@ class EntryRecord(NamedTuple):
     labels: tuple[str, ...] = ()
     kind: str = "image"
     frames: tuple[FrameHash, ...] = ()
+    variants: tuple[str, ...] = ()
 
 
 class RowResult(NamedTuple):

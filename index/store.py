@@ -27,13 +27,16 @@ from index.lists import (
     InvalidList,
     validate_action,
     validate_name,
+    effective_thresholds,
     validate_thresholds,
     validate_video_policy,
 )
 from index.model import Action, EntryRecord, FrameHash, RowResult
 from index.schema import audit_log, entries, entry_signals, hash_lists, matcher_access, store_state
+from matcher.augment import PdqVariant
 
 BATCH = 2000
+VARIANT = PdqVariant.name  # entry_signals rows of an image's enrollment variants, in VARIANTS order
 MAX_REPORTED_ERRORS = 1000
 
 # Which of a batch's external ids the list already has (one compiled statement, reused per batch).
@@ -273,7 +276,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(hash_lists)).all()
         return {
-            r.id: ListMeta(r.id, r.name, Action(r.default_action), dict(r.thresholds), r.deleted_at is not None,
+            r.id: ListMeta(r.id, r.name, Action(r.default_action), effective_thresholds(r.thresholds), r.deleted_at is not None,
                            _policy(r))
             for r in rows
         }
@@ -296,7 +299,7 @@ class Store:
     def _to_list(row: Any, counts: dict[str, int] | None = None) -> HashList:
         return HashList(
             id=row.id, name=row.name, description=row.description, owner=row.owner,
-            default_action=Action(row.default_action), thresholds=dict(row.thresholds),
+            default_action=Action(row.default_action), thresholds=effective_thresholds(row.thresholds),
             video_policy=_policy(row), created_at=_aware(row.created_at), created_by=row.created_by, updated_at=_aware(row.updated_at),
             deleted_at=_aware(row.deleted_at), counts=counts or {},
         )
@@ -416,6 +419,9 @@ class Store:
             if record.frames:
                 start = len(record.signals)
                 rows += [(entry_id, start + i, "pdq", f.pdq, f.quality, f.t) for i, f in enumerate(record.frames)]
+            if record.variants:
+                start = len(record.signals) + len(record.frames)
+                rows += [(entry_id, start + i, VARIANT, v, None, None) for i, v in enumerate(record.variants)]
         _insert_many(conn, entry_signals, ("entry_id", "pos", "signal", "value", "quality", "time_s"), rows)
 
     @staticmethod
@@ -628,10 +634,13 @@ def _batches(rows: Iterable[RowResult], size: int) -> Iterator[list[RowResult]]:
 
 
 def _record(head: Any, signal_rows: list[Any]) -> EntryRecord:
-    signals, qualities, frames = {}, {}, []
+    signals, qualities, frames, variants = {}, {}, [], []
     for row in signal_rows:
         if row.time_s is not None:
             frames.append(FrameHash(t=float(row.time_s), pdq=row.value, quality=row.quality))
+            continue
+        if row.signal == VARIANT:
+            variants.append((row.pos, row.value))  # their position names them: keep the order
             continue
         signals[row.signal] = row.value
         if row.quality is not None:
@@ -641,6 +650,7 @@ def _record(head: Any, signal_rows: list[Any]) -> EntryRecord:
     return EntryRecord(
         external_id=head.external_id, signals=signals, qualities=qualities,
         labels=tuple(labels), kind=head.kind, frames=tuple(frames),
+        variants=tuple(v for _, v in sorted(variants)),
     )
 
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from index.model import EntryRecord, FrameHash
-from matcher.registry import SIGNAL_TYPES
+from matcher.registry import LIST_ONLY, SIGNAL_TYPES
 
 # PDQ's own reference code treats hashes below quality 50 as too unreliable to match on (flat or
 # near-blank pictures): their bits are mostly noise, so they collide with unrelated images.
@@ -29,6 +29,7 @@ MIN_PDQ_QUALITY = 50
 MAX_EXTERNAL_ID_CHARS = 256
 MAX_LABELS = 64
 MAX_LABEL_CHARS = 100
+MAX_VARIANTS = 64  # enrollment variants per image (matcher.augment has fewer; room to append)
 KINDS = ("image", "video")
 # Files carry labels as one ";"-separated cell (CSV, and strings in JSONL), so a label holding ";"
 # would come back as two labels after an export and re-import.
@@ -55,6 +56,9 @@ def validate_record(record: EntryRecord, warnings: list[str] | None = None) -> E
     frames = _frames(record.frames, warnings) if record.frames else ()
     if frames and kind != "video":
         raise InvalidEntry(f"frames are given but kind is {kind!r}: only a video has frames")
+    variants = _variants(record.variants, signals, warnings) if record.variants else ()
+    if variants and kind != "image":
+        raise InvalidEntry(f"pdq_variants are given but kind is {kind!r}: only an image has enrollment variants")
     if not signals and not frames:
         dropped = warnings[already:] if warnings is not None else []
         if dropped:  # say why, not just that nothing is left
@@ -67,6 +71,7 @@ def validate_record(record: EntryRecord, warnings: list[str] | None = None) -> E
         labels=_labels(record.labels) if record.labels else (),
         kind=kind,
         frames=frames,
+        variants=variants,
     )
 
 
@@ -100,6 +105,8 @@ def _kind(value: object) -> str:
 
 
 def _signal_name(name: object) -> str:
+    if name in LIST_ONLY:
+        raise InvalidEntry(f"{name} is not a signal of its own: enrollment variants go in pdq_variants (a list)")
     if name in SIGNAL_TYPES:
         return name  # type: ignore[return-value]  # already canonical
     canonical = name.strip().lower() if isinstance(name, str) else name
@@ -212,6 +219,29 @@ def _frame(number: int, frame: object) -> FrameHash:
     except InvalidEntry as exc:
         raise InvalidEntry(f"{where}: {exc}") from None
     return FrameHash(t=float(t), pdq=pdq, quality=quality)
+
+
+def _variants(values: object, signals: Mapping[str, str], warnings: list[str] | None) -> tuple[str, ...]:
+    """Enrollment variants: PDQ hex strings in VARIANTS order. They stand or fall together (their
+    position names them) and with the entry's own PDQ: a picture too flat for PDQ is too flat for its
+    crops too."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise InvalidEntry(f"pdq_variants: expected a list of PDQ hex strings, got {type(values).__name__}")
+    if len(values) > MAX_VARIANTS:
+        raise InvalidEntry(f"pdq_variants: {len(values)} hashes; at most {MAX_VARIANTS} are allowed")
+    try:
+        out = tuple(normalize_hash("pdq", v) for v in values)
+    except WeakHash as exc:
+        if warnings is None:
+            raise
+        warnings.append(f"pdq_variants left out: {exc}")
+        return ()
+    if "pdq" not in signals:
+        if warnings is None:
+            raise InvalidEntry("pdq_variants without the entry's own pdq")
+        warnings.append("pdq_variants left out with the entry's pdq")
+        return ()
+    return out
 
 
 def _labels(labels: Iterable[str]) -> tuple[str, ...]:

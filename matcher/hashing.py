@@ -19,10 +19,10 @@ Pure: bytes in, dataclasses out. Nothing is written or logged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from matcher import thumbnail
+from matcher import augment, thumbnail
 from matcher.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, Orientation, decode_image
 from matcher.errors import MediaError
 from matcher.registry import DEFAULT_SIGNALS, byte_signals, image_signals
@@ -41,14 +41,18 @@ class ImageHashes:
     width: int
     height: int
     signals: dict[str, SignalValue] = field(default_factory=dict)
+    variants: tuple[str, ...] = ()  # PDQ of the enrollment variants (matcher.augment), when asked for
 
     def to_dict(self) -> dict[str, object]:
-        """Flat JSON shape: {"kind", "format", "width", "height", "md5", ..., "pdq", "pdq_quality"}."""
+        """Flat JSON shape: {"kind", "format", "width", "height", "md5", ..., "pdq", "pdq_quality"},
+        plus "pdq_variants": [hex, ...] when enrollment variants were asked for."""
         out: dict[str, object] = {"kind": "image", "format": self.format, "width": self.width, "height": self.height}
         for name, value in self.signals.items():
             out[name] = value.hex
             if value.quality is not None:
                 out[f"{name}_quality"] = value.quality
+        if self.variants:
+            out["pdq_variants"] = list(self.variants)
         return out
 
 
@@ -59,6 +63,9 @@ class HashOptions:
     orientation: Orientation = "apply"
     limits: DecodeLimits = DEFAULT_LIMITS
     video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS
+    # Enrollment variants (crops, small rotations: see matcher.augment) for images that go into a
+    # list. Off for everything else: a query or a back-catalogue hash needs only its own PDQ.
+    variants: bool = False
 
 
 DEFAULT_OPTIONS = HashOptions()
@@ -115,4 +122,9 @@ def hash_decoded(items: Sequence[tuple[bytes, DecodedImage]], options: HashOptio
             hashes.signals[cls.name] = value
     for hashes in out:  # keep the caller's signal order in the output
         hashes.signals.update({n: hashes.signals.pop(n) for n in options.signals})
+    if options.variants:
+        out = [replace(h, variants=augment.variant_hexes(image.rgb)) for h, image in zip(out, images, strict=True)]
     return out
+
+
+ENROLL_OPTIONS = HashOptions(variants=True)  # what an image hashed to be listed gets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from matcher.ahash import AHash
+from matcher.augment import PdqVariant
 from matcher.cryptographic import Md5, Sha256
 from matcher.dhash import DHash
 from matcher.pdq import Pdq
@@ -11,8 +12,10 @@ from matcher.signal import BytesSignal, ImageSignal, SignalType
 from matcher.whash import WHash
 
 SIGNAL_TYPES: dict[str, type[SignalType]] = {
-    cls.name: cls for cls in (Md5, Sha256, Pdq, PHash, DHash, AHash, WHash)
+    cls.name: cls for cls in (Md5, Sha256, Pdq, PHash, DHash, AHash, WHash, PdqVariant)
 }
+# Kinds that exist only as list-side rows (several per entry), never computed on their own.
+LIST_ONLY: frozenset[str] = frozenset({PdqVariant.name})
 
 # What `takedown hash` and the service compute unless asked otherwise: the exact-copy hashes every
 # list carries, PDQ (the cross-industry standard) and the two cheap members of the imagehash family.
@@ -35,6 +38,8 @@ def parse_signals(names: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         raise ValueError("no signal chosen")
     for name in chosen:
         signal_type(name)
+        if name in LIST_ONLY:
+            raise ValueError(f"{name} is not computed on its own: ask for enrollment variants instead")
     return tuple(dict.fromkeys(chosen))
 
 

@@ -1,0 +1,173 @@
+"""Robust image matching: enrollment variants catch cropped and rotated copies, mirrored copies match
+through pixel-exact dihedral queries, and 64-bit hashes alone never decide."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.matching import MatchContext, decision, match_image, match_signals, weigh
+from index.formats import read_jsonl, write_jsonl
+from index.live import LiveIndex
+from index.model import EntryRecord, RowResult
+from index.store import Store
+from index.validate import InvalidEntry, validate_record
+from matcher import augment
+from matcher.bits import hamming_one_to_many, hex_to_words
+from matcher.decode import decode_image
+from matcher.hashing import DEFAULT_OPTIONS, ENROLL_OPTIONS, hash_image_bytes
+from matcher.registry import parse_signals
+from tests.conftest import encode
+
+LISTED = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
+OTHERS = ("camera", "coins", "hubble_deep_field", "brick", "moon")
+
+
+def _jpeg(pixels: np.ndarray | Image.Image, quality: int = 80) -> bytes:
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+    return encode(image.convert("RGB"), "JPEG", quality=quality)
+
+
+def _crop(photo: np.ndarray, top=0.0, bottom=0.0, left=0.0, right=0.0) -> np.ndarray:
+    h, w = photo.shape[:2]
+    return photo[round(h * top) : h - round(h * bottom), round(w * left) : w - round(w * right)]
+
+
+def _rotate(photo: np.ndarray, degrees: float) -> np.ndarray:
+    """Turned and cropped to the inner rectangle, with Pillow (not the code under test's OpenCV)."""
+    image = Image.fromarray(photo)
+    w, h = image.size
+    angle = np.radians(abs(degrees))
+    keep = 1 / (np.cos(angle) + np.sin(angle) * max(w / h, h / w))
+    turned = image.rotate(degrees, resample=Image.BICUBIC)
+    dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
+    return np.asarray(turned.crop((dx, dy, w - dx, h - dy)))
+
+
+@pytest.fixture(scope="module")
+def world(photos, tmp_path_factory):
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('robust') / 'store.db'}")
+    store.create_list("reported", owner="regulator", actor="t")
+    records = []
+    for n, name in enumerate(LISTED, start=1):
+        blob = encode(Image.fromarray(photos[name]), "PNG")
+        out = hash_image_bytes(blob, ENROLL_OPTIONS).to_dict()
+        out["id"] = name
+        records.append(RowResult(n, validate_record(next(read_jsonl([json.dumps(out)])).record)))
+    store.import_entries("reported", records, actor="t")
+    return MatchContext(LiveIndex.open(store))
+
+
+def _match(ctx, blob):
+    return match_image(hash_image_bytes(blob), decode_image(blob), ctx)
+
+
+def _found(matches, name):
+    return [m for m in matches if m["external_id"] == name and m["match"]]
+
+
+def test_variants_are_deterministic_and_in_list_order(photos):
+    first = augment.variant_hexes(photos["astronaut"])
+    assert first == augment.variant_hexes(photos["astronaut"])
+    assert len(first) == len(augment.VARIANTS) == len(set(augment.VARIANT_NAMES))
+    assert len(set(first)) == len(first)  # each edit gives a different hash
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda p: _crop(p, 0.04, 0.04, 0.04, 0.04), "crop_center"),
+        (lambda p: _crop(p, top=0.07), "crop_top"),
+        (lambda p: _crop(p, left=0.10), "crop_left"),
+        (lambda p: _crop(p, bottom=0.05), "crop_bottom"),
+        (lambda p: _rotate(p, 2.5), "rotate"),
+        (lambda p: _rotate(p, -3.0), "rotate"),
+        (lambda p: _crop(p, right=0.08)[:, ::-1], "crop_right"),  # cropped, then mirrored
+    ],
+)
+def test_cropped_and_rotated_copies_match_through_enrollment_variants(world, photos, edit, expected):
+    for name in LISTED:
+        matches = _found(_match(world, _jpeg(edit(photos[name]))), name)
+        assert matches, f"{name}: {expected} copy not found"
+        best = min(matches, key=lambda m: m["distance"])
+        assert best["evidence"] == "strong"
+        if best["signal"] == "pdq_variant":
+            assert best["enrolled_variant"].startswith(expected)
+
+
+def test_same_edits_of_unlisted_photos_match_nothing(world, photos):
+    for name in OTHERS:
+        for edit in (lambda p: p, lambda p: _crop(p, top=0.07), lambda p: _rotate(p, 2.5), lambda p: p[:, ::-1]):
+            matches = _match(world, _jpeg(edit(photos[name])))
+            assert decision(matches) == "none", (name, matches)
+
+
+def test_mirrored_small_images_match_with_pixel_dihedral_queries(world, photos):
+    for name in LISTED:
+        small = np.asarray(Image.fromarray(photos[name]).resize((150, 150), Image.LANCZOS))
+        listed = hash_image_bytes(encode(Image.fromarray(small), "PNG")).signals["pdq"].hex
+        store = Store("sqlite://")
+        store.create_list("small", owner="o", actor="t")
+        store.import_entries("small", [RowResult(1, validate_record(EntryRecord(name, {"pdq": listed})))], actor="t")
+        ctx = MatchContext(LiveIndex.open(store))
+        matches = _found(_match(ctx, _jpeg(small[:, ::-1], 90)), name)
+        assert matches and matches[0]["variant"] == "flip_y", name
+
+
+def test_a_64_bit_hash_alone_reports_but_does_not_decide():
+    one = weigh([{"entry_id": 1, "signal": "dhash", "distance": 5}])
+    assert one[0]["evidence"] == "weak" and one[0]["match"] is False
+    two = weigh([{"entry_id": 1, "signal": "dhash", "distance": 5}, {"entry_id": 1, "signal": "phash", "distance": 7}])
+    assert {m["evidence"] for m in two} == {"corroborated"} and all(m["match"] for m in two)
+    strong = weigh([{"entry_id": 1, "signal": "dhash", "distance": 5}, {"entry_id": 1, "signal": "pdq", "distance": 20}])
+    assert {m["evidence"] for m in strong} == {"strong"}
+
+
+def test_corroborated_evidence_asks_at_most_for_review(world, photos):
+    hashes = hash_image_bytes(encode(Image.fromarray(photos["coffee"]), "PNG"))
+    only_dhash = match_signals({"dhash": hashes.signals["dhash"].hex}, world)
+    assert only_dhash and not only_dhash[0]["match"] and decision(only_dhash) == "none"
+    both = match_signals({"dhash": hashes.signals["dhash"].hex, "phash": hashes.signals["phash"].hex}, world)
+    assert decision(both) == "review" and all(m["evidence"] == "corroborated" for m in both)
+    with_pdq = match_signals({"pdq": hashes.signals["pdq"].hex, "dhash": hashes.signals["dhash"].hex}, world)
+    assert decision(with_pdq) == "takedown"
+
+
+def test_variants_round_trip_through_jsonl_and_the_store(photos, tmp_path):
+    out = hash_image_bytes(encode(Image.fromarray(photos["rocket"]), "PNG"), ENROLL_OPTIONS).to_dict()
+    assert len(out["pdq_variants"]) == len(augment.VARIANTS)
+    assert "pdq_variants" not in hash_image_bytes(encode(Image.fromarray(photos["rocket"]), "PNG"), DEFAULT_OPTIONS).to_dict()
+    record = validate_record(next(read_jsonl([json.dumps({**out, "id": "r"})])).record)
+    assert record.variants == tuple(out["pdq_variants"])
+    buffer = io.StringIO()
+    write_jsonl([record], buffer)
+    assert validate_record(next(read_jsonl(buffer.getvalue().splitlines())).record) == record
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.create_list("l", owner="o", actor="t")
+    store.import_entries("l", [RowResult(1, record)], actor="t")
+    assert store.get_entry("l", "r").record.variants == record.variants
+    # each stored variant is the PDQ of that edit of the picture
+    work = augment.working_copy(photos["rocket"])
+    turned = hash_image_bytes(_jpeg(augment.apply(work, augment.VARIANTS[-1]), 95)).signals["pdq"].hex
+    assert int(hamming_one_to_many(hex_to_words(turned, 256), hex_to_words(record.variants[-1], 256)[None])[0]) <= 16
+
+
+def test_bad_variants_are_refused_with_a_reason():
+    pdq = "a5" * 32
+    with pytest.raises(InvalidEntry, match="pdq_variants: expected a list"):
+        validate_record(EntryRecord("x", {"pdq": pdq}, variants="abc"))  # type: ignore[arg-type]
+    with pytest.raises(InvalidEntry, match="64 hex digits"):
+        validate_record(EntryRecord("x", {"pdq": pdq}, variants=("abc",)))
+    with pytest.raises(InvalidEntry, match="without the entry's own pdq"):
+        validate_record(EntryRecord("x", {"md5": "a" * 32}, variants=(pdq,)))
+    with pytest.raises(InvalidEntry, match="only an image"):
+        validate_record(EntryRecord("x", {"pdq": pdq}, kind="video", variants=(pdq,)))
+    with pytest.raises(InvalidEntry, match="not a signal of its own"):
+        validate_record(EntryRecord("x", {"pdq_variant": pdq}))
+    with pytest.raises(ValueError, match="not computed on its own"):
+        parse_signals("pdq,pdq_variant")
+    warnings: list[str] = []
+    kept = validate_record(EntryRecord("x", {"md5": "a" * 32}, variants=(pdq,)), warnings)
+    assert kept.variants == () and warnings
