@@ -151,20 +151,26 @@ def write_catalogue(path: Path, syn: Synthetic) -> None:
             fh.write(json.dumps(record, separators=(", ", ": ")) + "\n")
 
 
-def make_list(data_dir: Path, syn: Synthetic) -> None:
+LISTS = {"bench-pdq-md5": ("pdq", "md5"), "bench-all": tuple(SIGNAL_BITS)}
+
+
+def make_lists(data_dir: Path, syn: Synthetic) -> None:
+    """The same entries twice: as a hash-sharing list carries them (PDQ + MD5), and with all 5 signals."""
     hexes = {s: words_to_hexes(c) for s, c in syn.list_codes.items()}
-    rows = (
-        RowResult(i + 1, EntryRecord(f"case-{i:06d}", {s: hexes[s][i] for s in SIGNAL_BITS}, {"pdq": 100}))
-        for i in range(len(hexes["pdq"]))
-    )
     store = Store(f"sqlite:///{data_dir / 'takedown.db'}")
-    store.create_list("bench", owner="bench", actor="bench")
-    store.import_entries("bench", rows, actor="bench")
+    for name, signals in LISTS.items():
+        rows = (
+            RowResult(i + 1, EntryRecord(f"case-{i:06d}", {s: hexes[s][i] for s in signals}, {"pdq": 100}))
+            for i in range(len(hexes["pdq"]))
+        )
+        store.create_list(name, owner="bench", actor="bench")
+        store.import_entries(name, rows, actor="bench")
     store.close()
 
 
-def check_hits(hits_file: Path, syn: Synthetic) -> dict[str, int]:
+def check_hits(hits_file: Path, syn: Synthetic, signals: Sequence[str]) -> dict[str, int]:
     """Planted pairs found, planted-beyond pairs absent, every reported distance recomputed."""
+    expected = {key for key in syn.expected if key[2] in signals}
     found: set[tuple[int, int, str]] = set()
     wrong = 0
     for line in hits_file.open(encoding="utf-8"):
@@ -176,20 +182,21 @@ def check_hits(hits_file: Path, syn: Synthetic) -> dict[str, int]:
         true = int(hamming_one_to_many(cat, syn.list_codes[hit["signal"]][entry][None])[0])
         limit = {"pdq": PDQ_RADIUS, "phash": PHASH_RADIUS, "dhash": PHASH_RADIUS}.get(hit["signal"], 0)
         wrong += true != hit["distance"] or true > limit
-    return {"hits": len(found), "planted": len(syn.expected), "planted found": len(syn.expected & found),
-            "beyond threshold reported": len(syn.beyond & found), "chance hits (verified)": len(found - syn.expected),
+    return {"hits": len(found), "planted": len(expected), "planted found": len(expected & found),
+            "beyond threshold reported": len(syn.beyond & found), "chance hits (verified)": len(found - expected),
             "wrong distances": wrong}
 
 
-def time_rescan(catalogue: Path, data_dir: Path, out: Path, extra: Sequence[str]) -> tuple[float, str]:
+def time_rescan(catalogue: Path, data_dir: Path, list_name: str, out: Path, extra: Sequence[str]) -> tuple[float, str]:
     env = {**os.environ, "TAKEDOWN_DATA_DIR": str(data_dir)}
-    started = time.perf_counter()
-    run = subprocess.run([bin_path("takedown"), "rescan", "--catalog", str(catalogue), "--list", "bench",
+    started, cpu_before = time.perf_counter(), children_cpu()
+    run = subprocess.run([bin_path("takedown"), "rescan", "--catalog", str(catalogue), "--list", list_name,
                           "--out", str(out), "--no-progress", *extra], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     if run.returncode != 0:
         log(f"rescan {' '.join(extra)} exited {run.returncode}: {run.stderr[-500:]}")
-    return seconds, run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ""
+    summary = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else ""
+    return seconds, f"{summary}; CPU {children_cpu() - cpu_before:.1f} s"
 
 
 def peak_rss_mb() -> float:
@@ -207,27 +214,186 @@ def rescan_section(plan: Plan, tmp: Path, with_ray: bool) -> list[str]:
     data_dir = tmp / "store"
     data_dir.mkdir()
     started = time.perf_counter()
-    make_list(data_dir, syn)
-    log(f"rescan: list imported in {time.perf_counter() - started:.1f} s")
+    make_lists(data_dir, syn)
+    log(f"rescan: lists imported in {time.perf_counter() - started:.1f} s")
     rows = []
-    for label, extra in [("local", []), *([("Ray, local instance, 2 CPUs", ["--ray", "--workers", "2"])] if with_ray else [])]:
-        out = tmp / f"hits-{label.split(',')[0].lower()}.jsonl"
-        log(f"rescan: {label}")
-        seconds, summary = time_rescan(catalogue, data_dir, out, extra)
-        checks = check_hits(out, syn) if out.exists() else {}
-        rows.append([label, f"{seconds:.1f}", f"{plan.catalogue / seconds:,.0f}",
-                     ", ".join(f"{k}: {v}" for k, v in checks.items()), summary])
-    if with_ray and len(rows) == 2:
-        same = (tmp / "hits-local.jsonl").read_bytes() == (tmp / "hits-ray.jsonl").read_bytes()
-        rows[1][3] += f"; identical to local: {same}"
+    modes = [("local, --workers 2", ["--workers", "2"])]
+    if with_ray:
+        modes.append(("Ray, local instance, 2 CPUs", ["--ray", "--workers", "2"]))
+    outputs = []
+    for list_name, signals in LISTS.items():
+        for label, extra in modes if list_name == "bench-pdq-md5" else modes[:1]:
+            out = tmp / f"hits-{list_name}-{len(outputs)}.jsonl"
+            outputs.append(out)
+            log(f"rescan: {list_name}, {label}")
+            seconds, summary = time_rescan(catalogue, data_dir, list_name, out, extra)
+            checks = check_hits(out, syn, signals) if out.exists() else {}
+            rows.append([f"{' + '.join(signals)}", label, f"{seconds:.1f}", f"{plan.catalogue / seconds:,.0f}",
+                         ", ".join(f"{k}: {v}" for k, v in checks.items()), summary])
+    if with_ray:
+        rows[1][4] += f"; identical to local: {outputs[0].read_bytes() == outputs[1].read_bytes()}"
     return [
-        f"## Rescan: {plan.catalogue:,} catalogue records x a {plan.list_entries:,}-entry list (all default signals)",
+        f"## Rescan: {plan.catalogue:,} catalogue records (all 5 default signals) x a {plan.list_entries:,}-entry list",
         "",
         f"Catalogue file {catalogue.stat().st_size / 1e6:.0f} MB. Wall clock of `takedown rescan` (CLI start-up, list "
         "loading from SQLite, catalogue parsing, search, writing hits). Thresholds pdq 31, phash/dhash 8.",
-        f"Peak RSS of the rescan processes: {peak_rss_mb():.0f} MB.",
+        f"Largest peak RSS of any process this benchmark started: {peak_rss_mb():.0f} MB.",
         "",
-        *md_table(["mode", "seconds", "catalogue records/s", "correctness", "CLI summary"], rows),
+        *md_table(["list signals", "mode", "seconds", "catalogue records/s", "correctness", "CLI summary"], rows),
+        "",
+    ]
+
+
+# --- hashing: the CLI against threatexchange's ------------------------------------------------------
+
+
+def corpus_images() -> list[Path]:
+    folder = Path(os.environ.get("TAKEDOWN_CORPUS", Path.home() / ".cache" / "takedown-corpus")) / "img"
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
+def repeat_tree(images: list[Path], folder: Path, minimum: int) -> int:
+    """The images under distinct names until there are `minimum` files: hard links, else copies."""
+    folder.mkdir()
+    n = 0
+    while n < minimum:
+        for image in images:
+            target = folder / f"{n:05d}-{image.name}"
+            try:
+                os.link(image, target)
+            except OSError:
+                shutil.copyfile(image, target)
+            n += 1
+    return n
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by finished child processes (their children included): a figure that
+    other load on the machine inflates far less than wall clock."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class HashRun:
+    label: str
+    files: int
+    seconds: list[float]
+    output: Path | None
+    note: str = ""
+    cpu: float = 0.0  # CPU seconds of the median-ish (last) run
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.files / self.median
+
+
+def time_ours(label: str, folder: Path, files: int, runs: int, out: Path, extra: Sequence[str]) -> HashRun:
+    seconds, note, cpu = [], "", 0.0
+    for _ in range(runs):
+        started, cpu_before = time.perf_counter(), children_cpu()
+        run = subprocess.run([bin_path("takedown"), "hash", str(folder), "--out", str(out), "--no-progress", *extra],
+                             capture_output=True, text=True)
+        seconds.append(time.perf_counter() - started)
+        cpu = children_cpu() - cpu_before
+        note = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else f"exit {run.returncode}"
+    return HashRun(label, files, seconds, out, note, cpu)
+
+
+def threatexchange_env(tmp: Path) -> dict[str, str]:
+    home = tmp / "te-home"  # the CLI keeps state in ~/.threatexchange: not the user's
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "HOME": str(home)}
+
+
+def time_threatexchange_batch(folder: Path, files: int, runs: int, tmp: Path) -> tuple[HashRun, list[str]]:
+    paths = sorted(str(p) for p in folder.iterdir())
+    seconds, lines, cpu = [], [], 0.0
+    for _ in range(runs):
+        started, cpu_before = time.perf_counter(), children_cpu()
+        run = subprocess.run([bin_path("threatexchange"), "hash", "photo", *paths], capture_output=True, text=True,
+                             env=threatexchange_env(tmp))
+        seconds.append(time.perf_counter() - started)
+        cpu = children_cpu() - cpu_before
+        lines = run.stdout.splitlines()
+    note = f"{len(lines)} hashes printed for {files} files"
+    return HashRun("threatexchange hash photo, all files in one call (PDQ)", files, seconds, None, note, cpu), lines
+
+
+def time_threatexchange_each(folder: Path, sample: int, tmp: Path) -> HashRun:
+    paths = sorted(str(p) for p in folder.iterdir())[:sample]
+    started, cpu_before = time.perf_counter(), children_cpu()
+    for path in paths:
+        subprocess.run([bin_path("threatexchange"), "hash", "photo", path], capture_output=True,
+                       env=threatexchange_env(tmp))
+    return HashRun("threatexchange hash photo, one call per file (PDQ)", sample, [time.perf_counter() - started],
+                   None, f"sample of {sample} files", children_cpu() - cpu_before)
+
+
+def pdq_agreement(ours: Path, te_lines: list[str]) -> str:
+    records = [json.loads(line) for line in ours.open()]
+    if len(te_lines) != len(records):
+        return f"threatexchange printed {len(te_lines)} lines for {len(records)} files: not compared line by line"
+    te = [line.split()[-1] for line in te_lines]
+    equal = sum(r.get("pdq") == h for r, h in zip(records, te, strict=True))
+    return f"our PDQ equals threatexchange's on {equal}/{len(records)} files (ours applies EXIF orientation)"
+
+
+def hash_section(plan: Plan, tmp: Path, with_ray: bool, with_te: bool) -> list[str]:
+    images = corpus_images()
+    if not images:
+        return ["## Hashing", "", "developer corpus not found: build it with `make corpus`", ""]
+    folder = tmp / "files"
+    files = repeat_tree(images, folder, plan.min_files)
+    log(f"hashing: {files} files ({len(images)} corpus images repeated)")
+    runs: list[HashRun] = []
+    for label, extra in [
+        ("takedown hash --workers 1 (5 default signals)", ["--workers", "1"]),
+        ("takedown hash --workers 2 (5 default signals)", ["--workers", "2"]),
+        *([("takedown hash --ray, local instance, 2 CPUs (5 default signals)", ["--ray", "--workers", "2"])]
+          if with_ray else []),
+        ("takedown hash --workers 1 --signals pdq", ["--workers", "1", "--signals", "pdq"]),
+        ("takedown hash --workers 2 --signals pdq", ["--workers", "2", "--signals", "pdq"]),
+    ]:
+        log(f"hashing: {label}")
+        out = tmp / f"out-{len(runs)}.jsonl"
+        runs.append(time_ours(label, folder, files, plan.runs, out, extra))
+    checks = []
+    same = runs[0].output.read_bytes() == runs[1].output.read_bytes()  # type: ignore[union-attr]
+    checks.append(f"workers 1 and workers 2 outputs identical: {same}")
+    if with_ray:
+        checks.append(f"Ray output identical to workers 1: {runs[0].output.read_bytes() == runs[2].output.read_bytes()}")  # type: ignore[union-attr]
+    te_batch = te_each = None
+    if with_te:
+        log("hashing: threatexchange, one call")
+        te_batch, te_lines = time_threatexchange_batch(folder, files, plan.runs, tmp)
+        log("hashing: threatexchange, one call per file (sample)")
+        te_each = time_threatexchange_each(folder, plan.te_sample, tmp)
+        checks.append(pdq_agreement(runs[-1].output, te_lines))  # type: ignore[arg-type]
+    one = runs[0]
+    rows = []
+    for run in [*runs, *(r for r in (te_batch, te_each) if r)]:
+        vs_te = (f"{run.rate / te_batch.rate:.1f}x / {run.rate / te_each.rate:.0f}x"  # type: ignore[union-attr]
+                 if te_batch and te_each else "n/a")
+        rows.append([run.label, run.files, " / ".join(f"{x:.1f}" for x in run.seconds), f"{run.rate:.1f}",
+                     f"{run.rate / one.rate:.2f}x", vs_te, f"{1000 * run.cpu / run.files:.1f}", run.note])
+    return [
+        f"## Hashing {files:,} files (the {len(images)} corpus images repeated under distinct names)",
+        "",
+        "Wall clock of each CLI as a subprocess, interpreter (and Ray) start-up included; files/s from the median run.",
+        "`vs threatexchange` compares files/s with threatexchange called once for all files / once per file.",
+        "CPU ms per file: user + system time of the run's processes (Ray's long-lived ones are not counted).",
+        "",
+        *md_table(["contender", "files", "seconds (each run)", "files/s", "vs workers 1",
+                   "vs threatexchange (one call / per file)", "CPU ms per file (last run)", "summary"], rows),
+        "",
+        *[f"- {c}" for c in checks],
         "",
     ]
 
@@ -255,12 +421,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     with_ray = version_of("ray") != "not installed"
+    with_te = Path(bin_path("threatexchange")).exists()
     started = time.perf_counter()
     lines = context_lines(args.quick)
     print("\n".join(lines), flush=True)
     report: list[str] = []
     with tempfile.TemporaryDirectory(prefix="takedown-bulk-") as tmp_name:
         tmp = Path(tmp_name)
+        if args.only in (None, "hash"):
+            part = hash_section(plan, tmp, with_ray, with_te)
+            print("\n".join(part), flush=True)
+            report += part
         if args.only in (None, "rescan"):
             part = rescan_section(plan, tmp, with_ray)
             print("\n".join(part), flush=True)
