@@ -83,7 +83,7 @@ def test_match_upload_of_a_video(api: Api, photos):
 
 def test_batch(api: Api, listed):
     _, record = listed
-    items = [{"hashes": {"pdq": record["pdq"]}, "content_ref": "a"}, {"hashes": {"phash": record["phash"]}},
+    items = [{"hashes": {"pdq": record["pdq"]}, "content_ref": "a"}, {"hashes": {"md5": record["md5"]}},
              {"hashes": {"md5": "f" * 32}, "content_ref": "c"}]
     r = api.client.post("/v1/match/batch", json={"items": items}, headers=api.h("matcher"))
     assert r.status_code == 200, r.text

@@ -20,8 +20,8 @@ def _match(svc: Services, match_id: str) -> dict[str, object]:
     try:
         return svc.ledger.get_match(match_id)
     except NotFound:
-        if not svc.match_log.flush():  # it may still be queued in this process
-            raise
+        # It may still be queued, or being written, in this process: flush() returns once both are stored.
+        svc.match_log.flush()
         return svc.ledger.get_match(match_id)
 
 
