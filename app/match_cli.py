@@ -52,7 +52,9 @@ def match_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Append to --out, skipping files it has (same path, size, mtime).")
     ] = False,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Parallel processes; 0 means one per core.")] = 0,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=0, help="Parallel processes; 0 means one per core.")
+    ] = 0,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: when stderr is a terminal).")
     ] = None,

@@ -250,7 +250,8 @@ class _Columns:
         for signal in list(self.hexes):
             self._convert(signal)
         words = {s: SIGNAL_TYPES[s].bits // 64 for s in self.raw}
-        return {s: np.frombuffer(raw, dtype=">u8").reshape(-1, words[s]).astype(np.uint64) for s, raw in self.raw.items()}
+        return {s: np.frombuffer(raw, dtype=">u8").reshape(-1, words[s]).astype(np.uint64)
+                for s, raw in self.raw.items()}
 
 
 _is_hex = re.compile(r"[0-9a-fA-F]+").fullmatch
@@ -265,6 +266,9 @@ class ChunkResult:
     lines: int = 0  # lines read, blank ones included
 
 
+Pairs = list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]  # signal, catalogue rows, query rows, distances
+
+
 def rescan_lines(numbered: Iterable[tuple[int, str]], target: ListTarget) -> ChunkResult:
     """Hits of a chunk of catalogue lines ((line number, text) pairs) against the list."""
     cols = _Columns()
@@ -274,7 +278,7 @@ def rescan_lines(numbered: Iterable[tuple[int, str]], target: ListTarget) -> Chu
         read += 1
         if text.strip():
             cols.add(number, text, wanted)
-    pairs: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []  # signal, catalogue row, query row, distance
+    pairs: Pairs = []
     for signal, codes in cols.codes().items():
         queries = target.queries[signal]
         if SIGNAL_TYPES[signal].perceptual:
@@ -304,7 +308,7 @@ def _equal_rows(codes: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.
     return order[starts].astype(np.int64), query.astype(np.int64)
 
 
-def _describe(cols: _Columns, pairs: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], target: ListTarget) -> list[dict[str, object]]:
+def _describe(cols: _Columns, pairs: Pairs, target: ListTarget) -> list[dict[str, object]]:
     best: dict[tuple[int, int, str], dict[str, object]] = {}
     video_hits: dict[int, list[Hit]] = defaultdict(list)
     for signal, cat_rows, query_rows, distances in pairs:

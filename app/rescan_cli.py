@@ -30,7 +30,9 @@ err = Console(stderr=True)
 
 
 def rescan_command(
-    catalog: Annotated[str, typer.Option("--catalog", "-c", help="Catalogue of hashes (takedown hash JSONL); '-': stdin.")],
+    catalog: Annotated[
+        str, typer.Option("--catalog", "-c", help="Catalogue of hashes (takedown hash JSONL); '-': stdin.")
+    ],
     list_name: Annotated[str, typer.Option("--list", "-l", help="The list to rescan against.")],
     since: Annotated[
         str | None, typer.Option("--since", help="Only entries added or changed since: ISO time, or an age (24h, 7d).")
@@ -42,7 +44,8 @@ def rescan_command(
     use_ray: Annotated[bool, typer.Option("--ray", help="Run on Ray (a local instance unless --ray-address).")] = False,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="An existing Ray cluster.")] = None,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", min=0, help="Parallel processes (with --ray: CPUs of a local instance); 0: one per core.")
+        int,
+        typer.Option("--workers", "-w", min=0, help="Processes (with --ray: CPUs of a local instance); 0: one per core."),
     ] = 0,
 ) -> None:
     """Match a catalogue of stored hashes against a list's live entries."""
