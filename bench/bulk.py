@@ -368,7 +368,8 @@ def hash_section(plan: Plan, tmp: Path, with_ray: bool, with_te: bool) -> list[s
     same = runs[0].output.read_bytes() == runs[1].output.read_bytes()  # type: ignore[union-attr]
     checks.append(f"workers 1 and workers 2 outputs identical: {same}")
     if with_ray:
-        checks.append(f"Ray output identical to workers 1: {runs[0].output.read_bytes() == runs[2].output.read_bytes()}")  # type: ignore[union-attr]
+        same_ray = runs[0].output.read_bytes() == runs[2].output.read_bytes()  # type: ignore[union-attr]
+        checks.append(f"Ray output identical to workers 1: {same_ray}")
     te_batch = te_each = None
     if with_te:
         log("hashing: threatexchange, one call")
