@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from index.live import Hit, LiveIndex
 from index.model import Action
 from index.video_match import DEFAULT_POLICY, VideoPolicy, match_video, screenshots
-from matcher import augment, borders, pdq
+from matcher import augment, borders, framing, pdq
 from matcher.bits import hexes_to_words
 from matcher.decode import DecodedImage
 from matcher.hashing import ImageHashes
@@ -37,10 +38,15 @@ VARIANT = augment.PdqVariant.name
 # still has a frame within a quarter second of each listed one.
 QUERY_PHASES = 2
 CONTENT = 8  # variant numbers 8.. are the dihedral variants of the content inside bars
+FRAMING_SIDE = 1024  # working-copy size for images over EXACT_PIXELS
+MAX_FRAMED = 3  # candidate pictures per framed image
+EXACT_PIXELS = 2_000_000  # up to this size the dihedral variants are hashed from the image itself
 _RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}
 
 
 def variant_name(variant: int) -> str:
+    """The name of a video frame's query row: 0-7 the dihedral variants, 8-15 those of the picture
+    inside bars."""
     base = pdq.DIHEDRAL_NAMES[variant % CONTENT]
     return f"content_{base}" if variant >= CONTENT else base
 
@@ -62,38 +68,38 @@ class MatchContext:
         }
 
 
-def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> np.ndarray:
-    """(8 or 16, 4) PDQ words to search for an image: its 8 dihedral variants, then (if it has bars)
-    those of the picture inside them. Row 0 is the image's own PDQ as computed for `hashes`; the
-    others hash the flipped and turned pixels of a working copy (`augment.working_copy`): flipping
-    the DCT instead would be cheaper but lands 14-36 bits off, because PDQ's decimation grid is not
-    symmetric (worst on small pictures)."""
-    work = augment.working_copy(image.rgb)
+class QueryRows(NamedTuple):
+    """An image's PDQ query rows and what each one is (original, flip_y, content_rotate90, framed_0...)."""
+
+    words: np.ndarray
+    names: list[str]
+
+
+def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
+    """PDQ words to search for an image (see `variant_name` for what each row is): its 8 dihedral
+    variants; if it has bars, those of the picture inside them; then, if it looks framed (a chat
+    screenshot, a caption band, padding), each candidate picture inside the frame as it is and
+    mirrored. Row 0 is the image's own PDQ as computed for `hashes`; the others are the reference's
+    hashes of the flipped and turned pixels (`pdq.hash_dihedral_exact`; flipping the DCT instead lands
+    14-36 bits off), of the image itself up to EXACT_PIXELS, else of a working copy."""
+    rgb = image.rgb
+    base = rgb if rgb.shape[0] * rgb.shape[1] <= EXACT_PIXELS else augment.working_copy(rgb, FRAMING_SIDE)
     own = hashes.signals.get("pdq")
-    rows = _dihedral_rows(work)
+    rows = [pdq.hash_dihedral_exact(base).words]
+    names = list(pdq.DIHEDRAL_NAMES)
     if own is not None:
-        rows[0] = hexes_to_words([own.hex], 256)[0]
-    inner = borders.crop_content(work)
+        rows[0][0] = hexes_to_words([own.hex], 256)[0]
+    inner = borders.crop_content(base)
     if inner is not None:
-        rows = np.concatenate([rows, _dihedral_rows(inner)])
-    return rows
-
-
-def _dihedral_rows(rgb: np.ndarray) -> np.ndarray:
-    return pdq.hash_batch([np.ascontiguousarray(turn(rgb)) for turn in _DIHEDRAL_PIXELS]).words
-
-
-# The pixel operations behind pdq.DIHEDRAL_NAMES, in that order (checked against the DCT variants).
-_DIHEDRAL_PIXELS = (
-    lambda a: a,
-    lambda a: np.rot90(a, 1),
-    lambda a: np.rot90(a, 2),
-    lambda a: np.rot90(a, 3),
-    lambda a: a[::-1],
-    lambda a: a[:, ::-1],
-    lambda a: a.transpose(1, 0, 2),
-    lambda a: np.rot90(a, 2).transpose(1, 0, 2),
-)
+        rows.append(pdq.hash_dihedral_exact(inner).words)
+        names += [f"content_{n}" for n in pdq.DIHEDRAL_NAMES]
+    # A picture that fills a third of a screenshot must be cut out to within a pixel or two, so frames
+    # are found on the same image (at least FRAMING_SIDE pixels on its longer side).
+    framed = framing.crop_pictures(base)[:MAX_FRAMED]
+    if framed:
+        rows.append(pdq.hash_batch([p for picture in framed for p in (picture, np.ascontiguousarray(picture[:, ::-1]))]).words)
+        names += [f"framed_{n}{suffix}" for n in range(len(framed)) for suffix in ("", "_flip_y")]
+    return QueryRows(np.concatenate(rows), names)
 
 
 def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
@@ -101,19 +107,22 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     (and inside bars) against the entries' own PDQ and their enrollment variants; the other signals
     as they are."""
     rows = query_pdq_rows(hashes, image)
-    queries = {"pdq": rows, VARIANT: rows}
+    queries = {"pdq": rows.words, VARIANT: rows.words}
     for name, value in hashes.signals.items():
         if name != "pdq":
             queries[name] = hexes_to_words([value.hex], len(value.hex) * 4)
     return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), rows)
 
 
-def _image_matches(ctx: MatchContext, hits: list[Hit], pdq_rows: np.ndarray | None) -> list[dict[str, object]]:
+def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -> list[dict[str, object]]:
     frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
     best = _best_per_entry(hits)
     matches = [_image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
-    if pdq_rows is not None:
-        _name_enrolled_variants(ctx, best, matches, pdq_rows)
+    if rows is not None:
+        for hit, match in zip(best, matches, strict=True):
+            if hit.signal in ("pdq", VARIANT):
+                match["variant"] = rows.names[hit.query]
+        _name_enrolled_variants(ctx, best, matches, rows.words)
     return _describe(ctx, weigh(matches))
 
 
@@ -175,9 +184,11 @@ def match_signals(signals: Mapping[str, str], ctx: MatchContext) -> list[dict[st
         queries[name] = hexes_to_words([kind.normalize(value)], kind.bits)
     if not queries:
         return []
+    rows = None
     if "pdq" in queries:
         queries[VARIANT] = queries["pdq"]
-    return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), queries.get("pdq"))
+        rows = QueryRows(queries["pdq"], ["original"])
+    return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), rows)
 
 
 def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str, object]]:
@@ -222,8 +233,6 @@ def _best_per_entry(hits: Iterable[Hit]) -> list[Hit]:
 def _image_match(hit: Hit, relation: str) -> dict[str, object]:
     out: dict[str, object] = {"entry_id": hit.entry_id, "list_id": hit.list_id, "relation": relation,
                               "signal": hit.signal, "distance": hit.distance, "match": True}
-    if hit.signal in ("pdq", VARIANT):
-        out["variant"] = variant_name(hit.query)
     if hit.t is not None:
         out["entry_time"] = round(hit.t, 3)
     return out

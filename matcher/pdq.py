@@ -138,6 +138,47 @@ def downsample64(rgb: np.ndarray, full_shape: tuple[int, int] | None = None) -> 
     return luma @ cols.T
 
 
+def flipped_buffers64(rgb: np.ndarray) -> np.ndarray:
+    """(4, 64, 64) reference buffers of the image as it is, flipped upside down, flipped left-right
+    and turned 180 degrees: what `downsample64` gives on those flipped pixels, without flipping them.
+
+    The reference's decimation grid is not symmetric, so a flipped image's hash is not the original's
+    DCT with signs flipped (`dihedral_coeffs`: 14-36 bits off). But the filter is linear: flipping
+    the pixels is flipping the tent matrices. With the transposes (a transposed image's buffer is the
+    transposed buffer, exactly) these give all 8 dihedral variants as the reference computes them on
+    the transformed pixels.
+    """
+    height, width = rgb.shape[:2]
+    rows, starts, stops = _tent(height)
+    cols, _, _ = _tent(width)
+    flat = rgb.reshape(height, width * 3).astype(np.float32)  # once: every row is read twice
+    reduced = np.empty((2, 64, width * 3), dtype=np.float32)
+    for i in range(64):
+        a, b = starts[i], stops[i]
+        reduced[0, i] = rows[i, a:b] @ flat[a:b]
+        # upside down: output row i reads input rows height-b..height-a with the weights reversed
+        reduced[1, i] = rows[i, a:b][::-1] @ flat[height - b : height - a]
+    luma = reduced.reshape(2, 64, width, 3) @ _LUMA
+    as_is = luma @ cols.T
+    mirrored = luma @ cols[:, ::-1].T
+    return np.stack([as_is[0], as_is[1], mirrored[0], mirrored[1]])
+
+
+# Which flipped buffer (0 as is, 1 upside down, 2 left-right, 3 both) and whether to transpose it,
+# for each of DIHEDRAL_NAMES (numpy's rot90 turns anticlockwise).
+_DIHEDRAL_FROM_FLIPS = ((0, False), (2, True), (3, False), (1, True), (1, False), (2, False), (0, True), (3, True))
+
+
+def hash_dihedral_exact(rgb: np.ndarray) -> PdqBatch:
+    """The 8 dihedral variants of one image (DIHEDRAL_NAMES order) as the reference hashes the
+    transformed pixels: `words` (8, 4), `quality` (8,). Four tent passes instead of eight."""
+    if min(rgb.shape[:2]) < MIN_HASHABLE_DIM:
+        return PdqBatch(words=np.zeros((8, 4), np.uint64), quality=np.zeros(8, np.int32))
+    flips = flipped_buffers64(rgb)
+    buffers = np.stack([flips[k].T if transpose else flips[k] for k, transpose in _DIHEDRAL_FROM_FLIPS])
+    return PdqBatch(words=dct_to_words(dct16(buffers)), quality=quality(buffers))
+
+
 def quality(buffers: np.ndarray) -> np.ndarray:
     """Reference quality score (0..100) of (N, 64, 64) buffers: count of significant gradients."""
     a = buffers.astype(np.float32)

@@ -111,3 +111,18 @@ def test_bad_arrays_are_refused():
         pdq.hash_batch([np.zeros((10, 10), dtype=np.uint8)])
     with pytest.raises(ValueError):
         pdq.hash_batch([np.zeros((10, 10, 3), dtype=np.float32)])
+
+
+def test_dihedral_variants_equal_the_reference_on_transformed_pixels(photos):
+    """hash_dihedral_exact flips the tent matrices instead of the pixels: same hashes as pdqhash on
+    the flipped and turned arrays, bit for bit (unlike the DCT sign flips of hash_batch_dihedral)."""
+    ops = [lambda a: a, lambda a: np.rot90(a, 1), lambda a: np.rot90(a, 2), lambda a: np.rot90(a, 3),
+           lambda a: a[::-1], lambda a: a[:, ::-1], lambda a: a.transpose(1, 0, 2),
+           lambda a: np.rot90(a, 2).transpose(1, 0, 2)]
+    for name in ("astronaut", "coffee", "chelsea"):
+        image = photos[name][:301, :457]  # odd sizes: the decimation grid is least symmetric
+        ours = pdq.hash_dihedral_exact(np.ascontiguousarray(image))
+        for k, op in enumerate(ops):
+            ref_words, ref_quality = reference(np.ascontiguousarray(op(image)))
+            assert (ours.words[k] == ref_words).all(), (name, pdq.DIHEDRAL_NAMES[k])
+            assert int(ours.quality[k]) == ref_quality

@@ -1,0 +1,109 @@
+"""Finding the picture inside a frame (screenshots, caption bands, one-sided padding), and matching
+framed copies of listed images end to end."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from app.matching import MatchContext, decision, match_image
+from index.formats import read_jsonl
+from index.live import LiveIndex
+from index.model import RowResult
+from index.store import Store
+from index.validate import validate_record
+from matcher import framing
+from matcher.decode import decode_image
+from matcher.hashing import ENROLL_OPTIONS, hash_image_bytes
+from tests.conftest import encode
+
+LISTED = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def social_post(photo: np.ndarray, width: int = 900) -> Image.Image:
+    """A photo as a social-network post: dark theme, avatar, name and text above, action bar below,
+    the photo scaled to 90% of the width (a layout unlike any chat app's)."""
+    pic = Image.fromarray(photo)
+    w = int(width * 0.9)
+    pic = pic.resize((w, round(pic.height * w / pic.width)), Image.Resampling.LANCZOS)
+    screen = Image.new("RGB", (width, pic.height + 420), (24, 26, 30))
+    draw = ImageDraw.Draw(screen)
+    font = ImageFont.load_default(size=28)
+    draw.ellipse((40, 40, 110, 110), fill=(90, 120, 200))
+    draw.text((130, 50), "someone_reposting", font=font, fill=(240, 240, 240))
+    draw.text((40, 140), "look what I found lol", font=font, fill=(200, 200, 200))
+    top = 220
+    screen.paste(pic, ((width - w) // 2, top))
+    for i, label in enumerate(("Like", "Comment", "Share")):
+        draw.text((60 + i * 260, top + pic.height + 60), label, font=font, fill=(170, 170, 170))
+    return screen
+
+
+def caption_band(photo: np.ndarray, where: str) -> Image.Image:
+    pic = Image.fromarray(photo)
+    band = pic.height // 4
+    canvas = Image.new("RGB", (pic.width, pic.height + band), (250, 250, 245))
+    canvas.paste(pic, (0, band if where == "top" else 0))
+    draw = ImageDraw.Draw(canvas)
+    y = band // 3 if where == "top" else pic.height + band // 3
+    draw.text((pic.width // 8, y), "caption text here", font=ImageFont.load_default(size=band // 3), fill=(10, 10, 10))
+    return canvas
+
+
+def padded_on_one_side(photo: np.ndarray) -> Image.Image:
+    pic = Image.fromarray(photo)
+    canvas = Image.new("RGB", (pic.width, int(pic.height * 1.4)), (30, 30, 30))
+    canvas.paste(pic, (0, 0))
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def ctx(photos, tmp_path_factory):
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('framing') / 'store.db'}")
+    store.create_list("reported", owner="regulator", actor="t")
+    rows = []
+    for n, name in enumerate(LISTED, start=1):
+        out = {**hash_image_bytes(encode(Image.fromarray(photos[name]), "PNG"), ENROLL_OPTIONS).to_dict(), "id": name}
+        rows.append(RowResult(n, validate_record(next(read_jsonl([json.dumps(out)])).record)))
+    store.import_entries("reported", rows, actor="t")
+    return MatchContext(LiveIndex.open(store))
+
+
+@pytest.mark.parametrize("frame", [social_post, lambda p: caption_band(p, "top"), lambda p: caption_band(p, "bottom"),
+                                   padded_on_one_side])
+def test_framed_copies_match_their_entry(ctx, photos, frame):
+    for name in LISTED:
+        blob = encode(frame(photos[name]), "JPEG", quality=85)
+        matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), ctx) if m["match"]]
+        assert any(m["external_id"] == name for m in matches), name
+        assert {m["external_id"] for m in matches} == {name}
+
+
+def test_framed_unlisted_photos_match_nothing(ctx, photos):
+    for name in ("camera", "coins", "hubble_deep_field", "brick"):
+        for frame in (social_post, lambda p: caption_band(p, "top")):
+            blob = encode(frame(photos[name]), "JPEG", quality=85)
+            assert decision(match_image(hash_image_bytes(blob), decode_image(blob), ctx)) == "none"
+
+
+def test_the_box_is_the_picture(photos):
+    photo = photos["chelsea"]
+    post = np.asarray(social_post(photo))
+    boxes = framing.picture_boxes(post)
+    assert boxes
+    top, bottom, left, right = boxes[-1]
+    width = post.shape[1]
+    assert abs(top - 220) <= 3 and abs(left - (width - int(width * 0.9)) // 2) <= 3
+    assert abs((right - left) - int(width * 0.9)) <= 6
+    height, width = photo.shape[:2]
+    band = framing.band_box(np.asarray(caption_band(photo, "top")))
+    assert band is not None
+    assert abs(band[0] - height // 4) <= 2 and band[1:] == (height + height // 4, 0, width)
+
+
+def test_unframed_and_tiny_images_give_no_box(photos):
+    assert framing.band_box(photos["astronaut"]) is None
+    assert framing.picture_boxes(np.zeros((20, 20, 3), np.uint8)) == []
+    assert framing.picture_boxes(np.full((200, 300, 3), 128, np.uint8)) == []
+    assert framing.band_box(np.full((200, 300, 3), 128, np.uint8)) is None
