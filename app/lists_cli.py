@@ -241,7 +241,7 @@ def export(
     try:
         if fmt is ExportFormat.csv:
             count = formats.write_csv(records(), stream, list(SIGNAL_TYPES), extra_columns=_EXPORT_INFO,
-                                      extra=extra, frames=True)
+                                      extra=extra, frames=True, variants=True)
         else:
             count = formats.write_jsonl(records(), stream, extra=extra)
     finally:

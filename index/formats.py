@@ -39,7 +39,7 @@ from typing import IO, Any
 
 from index.model import EntryRecord, FrameHash, RowResult
 from index.validate import LABEL_SEPARATOR, MIN_PDQ_QUALITY, InvalidEntry, normalize_hash, validate_record
-from matcher.registry import SIGNAL_TYPES, signal_type
+from matcher.registry import LIST_ONLY, SIGNAL_TYPES, signal_type
 
 JSONL, CSV, TE = "jsonl", "csv", "te"
 FORMATS = (JSONL, CSV, TE)
@@ -292,12 +292,14 @@ def _csv_columns(header: Sequence[str]) -> list[_Column]:
 def _csv_column(name: str, id_column: str) -> _Column:
     if name == id_column:
         return ("id", name)
-    if name in SIGNAL_TYPES:
+    if name in SIGNAL_TYPES and name not in LIST_ONLY:
         return ("signal", name)
     if name.endswith("_quality") and name.removesuffix("_quality") in SIGNAL_TYPES:
         return ("quality", name.removesuffix("_quality"))
     if name in ("kind", "labels", FRAMES_COLUMN, "error"):
         return (name, name)
+    if name == VARIANTS_FIELD:
+        return ("variants", name)
     if name in INFO_COLUMNS:
         return ("ignore", name)
     if not name:
@@ -333,6 +335,7 @@ def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
         labels=_split_labels(fields.get("labels")),
         kind=_default_kind(fields.get("kind"), frames),  # type: ignore[arg-type]
         frames=frames,
+        variants=tuple(fields["variants"].split()) if "variants" in fields else (),
     )
 
 
@@ -351,20 +354,23 @@ def write_csv(
     extra: Callable[[EntryRecord], dict[str, object]] | None = None,
     *,
     frames: bool = False,
+    variants: bool = False,
 ) -> int:
     """A header, then one row per record: id, kind, labels, each signal (pdq followed by pdq_quality),
-    with frames=True a frames column (the vPDQ string), then `extra_columns` filled from `extra(record)`.
+    with frames=True a frames column (the vPDQ string), with variants=True a pdq_variants column (the
+    enrollment variants' hex, space-separated), then `extra_columns` filled from `extra(record)`.
 
     Records are expected validated, as for write_jsonl. Signals not listed are left out on purpose (an
     export of chosen kinds). A record whose frames or quality has no column raises ValueError rather than
     being written incomplete. Returns the row count.
     """
-    columns = _csv_header(signals, extra_columns, frames)
+    signals = [name for name in signals if name not in LIST_ONLY]
+    columns = _csv_header(signals, extra_columns, frames, variants)
     writer = csv.writer(stream)
     writer.writerow(columns)
     count = 0
     for record in records:
-        cells = _csv_cells(record, signals, frames)
+        cells = _csv_cells(record, signals, frames, variants)
         if extra is not None:
             cells.update(_extra_cells(extra(record), extra_columns))
         writer.writerow([cells.get(c, "") for c in columns])
@@ -372,7 +378,7 @@ def write_csv(
     return count
 
 
-def _csv_header(signals: Sequence[str], extra_columns: Sequence[str], frames: bool) -> list[str]:
+def _csv_header(signals: Sequence[str], extra_columns: Sequence[str], frames: bool, variants: bool) -> list[str]:
     columns = ["id", "kind", "labels"]
     for name in signals:
         columns.append(signal_type(name).name)
@@ -380,6 +386,8 @@ def _csv_header(signals: Sequence[str], extra_columns: Sequence[str], frames: bo
             columns.append("pdq_quality")
     if frames:
         columns.append(FRAMES_COLUMN)
+    if variants:
+        columns.append(VARIANTS_FIELD)
     # Anything else would make read_csv refuse the file we are writing.
     unreadable = [c for c in extra_columns if c not in INFO_COLUMNS or c == "error"]
     if unreadable:
@@ -389,7 +397,7 @@ def _csv_header(signals: Sequence[str], extra_columns: Sequence[str], frames: bo
     return columns + list(extra_columns)
 
 
-def _csv_cells(record: EntryRecord, signals: Sequence[str], frames: bool) -> dict[str, object]:
+def _csv_cells(record: EntryRecord, signals: Sequence[str], frames: bool, variants: bool) -> dict[str, object]:
     cells: dict[str, object] = {
         "id": record.external_id,
         "kind": record.kind,
@@ -408,6 +416,10 @@ def _csv_cells(record: EntryRecord, signals: Sequence[str], frames: bool) -> dic
         if not frames:
             raise ValueError(f"{record.external_id}: a video with frames: write frames=True, or JSONL")
         cells[FRAMES_COLUMN] = format_vpdq(record.frames)
+    if record.variants:
+        if not variants:
+            raise ValueError(f"{record.external_id}: an image with enrollment variants: write variants=True, or JSONL")
+        cells[VARIANTS_FIELD] = " ".join(record.variants)
     return cells
 
 

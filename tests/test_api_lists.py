@@ -9,7 +9,7 @@ import numpy as np
 from test_api_support import Api, api, api_both, assert_error, create_list, import_jsonl, jpeg  # noqa: F401
 
 from matcher.bits import words_to_hexes
-from matcher.hashing import hash_image_bytes
+from matcher.hashing import ENROLL_OPTIONS, hash_image_bytes
 
 
 def pdqs(n: int, seed: int = 1) -> list[str]:
@@ -74,6 +74,7 @@ def test_media_entry_pages_revoke_export_and_matcher_access(api: Api, photos):
     entry = r.json()["entry"]
     assert entry["id"] == "CASE-9" and entry["labels"] == ["ncii", "deepfake"]
     assert entry["pdq"] == hash_image_bytes(data).to_dict()["pdq"] and entry["added_by"] == "key:2:Ofcom"
+    assert entry["pdq_variants"] == hash_image_bytes(data, ENROLL_OPTIONS).to_dict()["pdq_variants"]  # crops, turns
     flat = jpeg(np.full((64, 64, 3), 128, np.uint8))  # weak PDQ is left out, exact hashes stay
     r = api.client.post("/v1/lists/l/entries/media", files={"file": ("f.jpg", flat, "image/jpeg")},
                         data={"external_id": "FLAT"}, headers=api.h("curator"))

@@ -171,3 +171,18 @@ def test_bad_variants_are_refused_with_a_reason():
     warnings: list[str] = []
     kept = validate_record(EntryRecord("x", {"md5": "a" * 32}, variants=(pdq,)), warnings)
     assert kept.variants == () and warnings
+
+
+def test_variants_round_trip_through_csv(photos):
+    from index.formats import read_csv, write_csv
+    from matcher.registry import SIGNAL_TYPES
+
+    out = hash_image_bytes(encode(Image.fromarray(photos["coffee"]), "PNG"), ENROLL_OPTIONS).to_dict()
+    record = validate_record(next(read_jsonl([json.dumps({**out, "id": "c"})])).record)
+    with pytest.raises(ValueError, match="variants=True, or JSONL"):
+        write_csv([record], io.StringIO(), list(SIGNAL_TYPES))
+    buffer = io.StringIO()
+    write_csv([record], buffer, list(SIGNAL_TYPES), variants=True)
+    assert "pdq_variant," not in buffer.getvalue().splitlines()[0] + ","
+    back = validate_record(next(read_csv(buffer.getvalue().splitlines())).record)
+    assert back == record

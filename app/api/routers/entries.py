@@ -14,6 +14,7 @@ import itertools
 import json
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from enum import Enum
 from typing import IO
 
@@ -149,7 +150,8 @@ async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(req
         if not external_id or len(external_id) > 256:
             raise ApiError(422, "invalid", "external_id: required, at most 256 characters")
         labels = [x.strip() for x in media.fields.get("labels", "").split(";") if x.strip()]
-        record = await svc.uploads.run(held, hash_media, media, svc.options)
+        # Listed media get enrollment variants (crops, small rotations): what makes edited copies match.
+        record = await svc.uploads.run(held, hash_media, media, replace(svc.options, variants=True))
     line = json.dumps({**record, "id": external_id, "labels": labels})
     report = await run_in_threadpool(
         lambda: svc.store.import_entries(name, formats.read_entries([line], "jsonl"), actor=key.actor, source="upload")
@@ -227,7 +229,8 @@ def _write_export(svc: Services, name: str, fmt: ExportFormat, include_revoked: 
         return {k: meta[k] for k in _EXPORT_INFO if meta.get(k) is not None}
 
     if fmt is ExportFormat.csv:
-        formats.write_csv(records(), out, list(SIGNAL_TYPES), extra_columns=_EXPORT_INFO, extra=extra, frames=True)
+        formats.write_csv(records(), out, list(SIGNAL_TYPES), extra_columns=_EXPORT_INFO, extra=extra, frames=True,
+                          variants=True)
     else:
         formats.write_jsonl(records(), out, extra=extra)
 
