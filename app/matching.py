@@ -40,6 +40,8 @@ QUERY_PHASES = 2
 CONTENT = 8  # variant numbers 8.. are the dihedral variants of the content inside bars
 FRAMING_SIDE = 1024  # working-copy size for images over EXACT_PIXELS
 MAX_FRAMED = 3  # candidate pictures per framed image
+REGION = "half_"  # names of a query's region rows
+MIN_REGION_QUALITY = 50
 EXACT_PIXELS = 2_000_000  # up to this size the dihedral variants are hashed from the image itself
 _RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}
 
@@ -99,6 +101,10 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     if framed:
         rows.append(pdq.hash_batch([p for picture in framed for p in (picture, np.ascontiguousarray(picture[:, ::-1]))]).words)
         names += [f"framed_{n}{suffix}" for n in range(len(framed)) for suffix in ("", "_flip_y")]
+    regions = augment.region_hashes(base)
+    keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
+    rows.append(regions.words[keep])
+    names += [v.name for v, kept in zip(augment.REGIONS, keep, strict=True) if kept]
     return QueryRows(np.concatenate(rows), names)
 
 
@@ -115,6 +121,10 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
 
 
 def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -> list[dict[str, object]]:
+    regional: list[Hit] = []
+    if rows is not None:
+        regional = [h for h in hits if h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION)]
+        hits = [h for h in hits if not (h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION))]
     frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
     best = _best_per_entry(hits)
     matches = [_image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
@@ -123,7 +133,27 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
             if hit.signal in ("pdq", VARIANT):
                 match["variant"] = rows.names[hit.query]
         _name_enrolled_variants(ctx, best, matches, rows.words)
+        matches += _region_matches(regional, rows)
     return _describe(ctx, weigh(matches))
+
+
+def _region_matches(hits: list[Hit], rows: QueryRows) -> list[dict[str, object]]:
+    """Entries that the query's halves match, with how many halves (two or more decide): the evidence
+    for a copy with a sticker or a scribble over part of it. One half alone decides nothing: a half
+    picture is a small picture, and crops of unrelated photos of one scene can share one."""
+    by_entry: dict[int, dict[str, Hit]] = {}
+    for hit in hits:
+        halves = by_entry.setdefault(hit.entry_id, {})
+        name = rows.names[hit.query]
+        if name not in halves or hit.distance < halves[name].distance:
+            halves[name] = hit
+    out = []
+    for entry_id, halves in by_entry.items():
+        first = next(iter(halves.values()))
+        out.append({"entry_id": entry_id, "list_id": first.list_id, "relation": "image", "signal": "pdq_region",
+                    "distance": max(h.distance for h in halves.values()), "variant": "+".join(sorted(halves)),
+                    "regions": len(halves), "match": True})
+    return out
 
 
 # Evidence. PDQ (256 bits, the entry's own or an enrollment variant) and exact hashes are strong on
@@ -132,6 +162,7 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
 # pHash alone). Two of them agreeing on one entry is corroborated evidence, worth a review; one alone
 # is reported, undecided.
 STRONG_SIGNALS = frozenset({"md5", "sha256", "pdq", "pdq_variant"})
+MIN_REGIONS = 2  # halves of the query that must agree on an entry (see _region_matches)
 
 
 def weigh(matches: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -141,9 +172,10 @@ def weigh(matches: list[dict[str, object]]) -> list[dict[str, object]]:
         by_entry.setdefault(m["entry_id"], []).append(m)
     for group in by_entry.values():
         signals = {m["signal"] for m in group}
-        if signals & STRONG_SIGNALS:
+        regions = max((int(m.get("regions", 0)) for m in group), default=0)  # type: ignore[call-overload]
+        if signals & STRONG_SIGNALS or regions >= MIN_REGIONS:
             evidence = "strong"
-        elif len(signals) >= 2:
+        elif len(signals - {"pdq_region"}) >= 2:
             evidence = "corroborated"
         else:
             evidence = "weak"

@@ -12,6 +12,7 @@ horizontal structure): central crops every 1.5% per side up to 9%, crops from on
 to 10%, rotations every 1.5 degrees up to 4.5, so that any crop up to ~10%
 (per side, or from one side) and any rotation up to ~5 degrees lands within ~15-20 bits of a variant.
 Mirrored and rotated-by-90 copies are covered by querying every dihedral variant against these rows.
+The four halves (REGIONS) serve copies with something pasted over a part of the picture.
 
 Each variant is a PDQ hash like any other: 256 bits from which the picture cannot be rebuilt, so a list
 still holds hashes only. Costs: `len(VARIANTS)` extra index rows per entry, and one PDQ per variant at
@@ -65,7 +66,17 @@ def _rotations() -> list[Variant]:
             for degrees in ("1.5", "3", "4.5") for sign in ("", "-")]
 
 
-VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations())
+# Regions: the four halves. A sticker, an emoji or a scribble over one part of the picture leaves at
+# least two halves untouched; a query's own halves (REGIONS) are matched against these, and two of
+# them agreeing on one entry is the evidence (see app.matching).
+REGIONS: tuple[Variant, ...] = (
+    Variant("half_top", (0.0, 0.5, 0.0, 0.0)),
+    Variant("half_bottom", (0.5, 0.0, 0.0, 0.0)),
+    Variant("half_left", (0.0, 0.0, 0.0, 0.5)),
+    Variant("half_right", (0.0, 0.0, 0.5, 0.0)),
+)
+
+VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS)
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
 
 
@@ -114,6 +125,11 @@ def variant_hashes(rgb: np.ndarray) -> pdq.PdqBatch:
     """PDQ words (len(VARIANTS), 4) and qualities of every enrollment variant of an RGB uint8 image."""
     work = working_copy(rgb)
     return pdq.hash_batch([apply(work, v) for v in VARIANTS])
+
+
+def region_hashes(rgb: np.ndarray) -> pdq.PdqBatch:
+    """PDQ of the REGIONS of an image as given (a query's halves)."""
+    return pdq.hash_batch([apply(rgb, v) for v in REGIONS])
 
 
 def variant_hexes(rgb: np.ndarray) -> tuple[str, ...]:

@@ -186,3 +186,31 @@ def test_variants_round_trip_through_csv(photos):
     assert "pdq_variant," not in buffer.getvalue().splitlines()[0] + ","
     back = validate_record(next(read_csv(buffer.getvalue().splitlines())).record)
     assert back == record
+
+
+def _sticker(photo: np.ndarray, corner: str) -> np.ndarray:
+    """A round, bright sticker over about a tenth of the picture, near one corner."""
+    image = Image.fromarray(photo).copy()
+    w, h = image.size
+    r = int((0.1 * w * h / np.pi) ** 0.5)
+    cx = int(w * 0.78) if "right" in corner else int(w * 0.22)
+    cy = int(h * 0.75) if "bottom" in corner else int(h * 0.25)
+    draw = __import__("PIL.ImageDraw", fromlist=["ImageDraw"]).Draw(image)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(255, 205, 40), outline=(90, 60, 0), width=4)
+    draw.ellipse((cx - r // 3, cy - r // 3, cx - r // 6, cy), fill=(60, 40, 0))
+    draw.ellipse((cx + r // 6, cy - r // 3, cx + r // 3, cy), fill=(60, 40, 0))
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("corner", ["bottom_right", "top_left"])
+def test_copies_with_a_sticker_match_on_two_untouched_halves(world, photos, corner):
+    found = 0
+    for name in LISTED:
+        matches = _found(_match(world, _jpeg(_sticker(photos[name], corner))), name)
+        found += bool(matches)
+        region = [m for m in matches if m["signal"] == "pdq_region"]
+        assert not region or (region[0]["regions"] >= 2 and region[0]["evidence"] == "strong")
+    # a picture whose clean halves are mostly sky has too little detail left to be sure of
+    assert found >= len(LISTED) - 1
+    for name in OTHERS:
+        assert decision(_match(world, _jpeg(_sticker(photos[name], corner)))) == "none", name
