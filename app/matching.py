@@ -43,7 +43,7 @@ MAX_FRAMED = 3  # candidate pictures per framed image
 REGION = "half_"  # names of a query's region rows
 MIN_REGION_QUALITY = 50
 EXACT_PIXELS = 2_000_000  # up to this size the dihedral variants are hashed from the image itself
-_RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}
+RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}  # strongest action wins
 
 
 def variant_name(variant: int) -> str:
@@ -285,7 +285,7 @@ def _describe(ctx: MatchContext, matches: list[dict[str, object]]) -> list[dict[
 
 def _action(listed: Action, match: dict[str, object]) -> str:
     """The list's action; corroborated weak evidence asks at most for a review."""
-    if match.get("evidence") == "corroborated" and _RANK[listed] > _RANK[Action.review]:
+    if match.get("evidence") == "corroborated" and RANK[listed] > RANK[Action.review]:
         return Action.review.value
     return listed.value
 
@@ -293,4 +293,4 @@ def _action(listed: Action, match: dict[str, object]) -> str:
 def decision(matches: list[dict[str, object]]) -> str:
     """The strongest action among decided matches: takedown, review, log or none."""
     actions = [Action(m["action"]) for m in matches if m.get("action")]  # type: ignore[arg-type]
-    return max(actions, key=_RANK.__getitem__).value if actions else "none"
+    return max(actions, key=RANK.__getitem__).value if actions else "none"

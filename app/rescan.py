@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from app.matching import RANK, VARIANT, weigh
 from index.hamming import MultiIndex
 from index.live import Hit
+from index.model import Action
 from index.store import SignalRow, Store
 from index.video_match import DEFAULT_POLICY, VideoPolicy, match_video
 from matcher.registry import SIGNAL_TYPES
@@ -127,9 +129,12 @@ def build_target(
     times: dict[str, list[float]] = defaultdict(list)
     for row in rows:
         owner = entry_row.setdefault(row.entry_id, len(entry_row))
-        hexes[row.signal].append(row.value)
-        owners[row.signal].append(owner)
-        times[row.signal].append(np.nan if row.t is None else row.t)
+        # An entry's enrollment variants (crops, turns, halves) are PDQ hashes: the catalogue's PDQ
+        # is searched against them as against the entry's own.
+        signal = "pdq" if row.signal == VARIANT else row.signal
+        hexes[signal].append(row.value)
+        owners[signal].append(owner)
+        times[signal].append(np.nan if row.t is None else row.t)
         if row.t is not None:
             frames[row.entry_id].append(row.t)
     target = ListTarget(list_id, name, action, thresholds, policy, np.array(list(entry_row), np.int64),
@@ -330,9 +335,26 @@ def _describe(cols: _Columns, pairs: Pairs, target: ListTarget) -> list[dict[str
                 best[key] = _hit(cols, record, target, entry_row, signal, distance, relation)
                 if on_frame:
                     best[key]["entry_time"] = round(t, 3)
-    out = list(best.values())
+    out = _decided(list(best.values()), target)
     for record, hits in video_hits.items():
         out += _video_hits(cols, record, hits, target)
+    return out
+
+
+def _decided(hits: list[dict[str, object]], target: ListTarget) -> list[dict[str, object]]:
+    """The evidence rule of `takedown match` (app.matching.weigh), per catalogue record: a 64-bit
+    hash alone is not a hit; two agreeing ask at most for a review."""
+    by_record: dict[object, list[dict[str, object]]] = defaultdict(list)
+    for hit in hits:
+        by_record[hit["line"]].append(hit)
+    out = []
+    for group in by_record.values():
+        for hit in weigh(group):
+            if not hit.pop("match"):
+                continue
+            if hit["evidence"] == "corroborated" and RANK[Action(target.action)] > RANK[Action.review]:
+                hit["action"] = Action.review.value
+            out.append(hit)
     return out
 
 

@@ -73,7 +73,8 @@ def synthetic(tmp_path_factory):
 
 
 def brute_force(syn: dict, entries: set[str] | None = None) -> set[tuple[int, str, str, int]]:
-    """(catalogue line, external id, signal, distance) for every pair within threshold."""
+    """(catalogue line, external id, signal, distance) for every pair within threshold, kept where the
+    evidence decides (takedown match's rule: a 256-bit or exact hash, or two 64-bit hashes agreeing)."""
     out = set()
     for s in BITS:
         d = hamming_many_to_many(syn["cat"][s], syn["lst"][s])
@@ -83,7 +84,11 @@ def brute_force(syn: dict, entries: set[str] | None = None) -> set[tuple[int, st
             if entries is None or external in entries:
                 line = r + 1 + (r >= 500)  # the error record sits on line 501
                 out.add((line, external, s, int(d[r, c])))
-    return out
+    signals: dict[tuple[int, str], set[str]] = {}
+    for line, external, s, _ in out:
+        signals.setdefault((line, external), set()).add(s)
+    strong = {"md5", "sha256", "pdq"}
+    return {hit for hit in out if (found := signals[hit[:2]]) & strong or len(found) >= 2}
 
 
 def run_rescan(syn: dict, **options) -> tuple[list[dict], RescanReport]:
@@ -235,3 +240,25 @@ def test_cli_bad_options(synthetic, args, code, message):
     args = [str(synthetic["catalogue"]) if a == "CAT" else a for a in args]
     run = takedown("rescan", *args, env=env)
     assert run.returncode == code and message in run.stderr
+
+
+def test_catalogued_crops_hit_through_enrollment_variants(photos, tmp_path):
+    from PIL import Image
+
+    from index.formats import read_jsonl
+    from index.validate import validate_record
+    from matcher.hashing import ENROLL_OPTIONS, hash_image_bytes
+    from tests.conftest import encode
+
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.create_list("ncii", owner="regulator", actor="t")
+    listed = hash_image_bytes(encode(Image.fromarray(photos["coffee"]), "PNG"), ENROLL_OPTIONS).to_dict()
+    store.import_entries("ncii", [RowResult(1, validate_record(next(read_jsonl([json.dumps({**listed, "id": "c"})])).record))],
+                         actor="t")
+    h = photos["coffee"].shape[0]
+    cropped = hash_image_bytes(encode(Image.fromarray(photos["coffee"][int(h * 0.07):]), "JPEG", quality=85)).to_dict()
+    other = hash_image_bytes(encode(Image.fromarray(photos["camera"]), "JPEG", quality=85)).to_dict()
+    lines = [json.dumps({"path": "/srv/crop.jpg", **cropped}), json.dumps({"path": "/srv/other.jpg", **other})]
+    report = RescanReport()
+    hits = [h for part in rescan(lines, load_target(store, "ncii"), report) for h in part.hits]
+    assert {h["path"] for h in hits} == {"/srv/crop.jpg"} and "pdq" in {h["signal"] for h in hits}
