@@ -88,6 +88,11 @@ def hash_command(
     ignore_orientation: Annotated[
         bool, typer.Option("--ignore-orientation", help="Hash stored pixels, not the EXIF-rotated picture.")
     ] = False,
+    variants: Annotated[
+        bool,
+        typer.Option("--variants", help="For files that go into a hash list: also the PDQ of cropped, slightly "
+                     "turned and half copies (pdq_variants), so that edited re-shares match."),
+    ] = False,
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.", min=1)] = DecodeLimits.max_bytes,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this.", min=1)] = DecodeLimits.max_pixels,
     skip_unsupported: Annotated[
@@ -114,7 +119,10 @@ def hash_command(
         mode=mode.value,
         orientation="ignore" if ignore_orientation else "apply",
         limits=DecodeLimits(max_bytes=max_bytes, max_pixels=max_pixels),
+        variants=variants,
     )
+    if variants and "pdq" not in chosen:
+        raise typer.BadParameter("enrollment variants come with the entry's own PDQ: add pdq", param_hint="--signals")
     n_workers = workers or os.cpu_count() or 1
     show = sys.stderr.isatty() if progress is None else progress
     tally = Tally()

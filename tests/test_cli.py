@@ -10,6 +10,7 @@ import imagehash
 import pytest
 from PIL import Image
 
+from matcher.augment import VARIANTS
 from tests.conftest import ROOT, encode
 
 
@@ -139,3 +140,14 @@ def test_file_stream_is_consumed_lazily(tree):
     assert all(r["kind"] == "image" for r in first)
     assert pulled <= 20 + 2 * 4 * CHUNK + CHUNK
     records.close()
+
+
+def test_variants_for_listing(tree):
+    run = takedown("hash", str(tree / "a.jpg"), "--variants")
+    assert run.returncode == 0, run.stderr
+    record = json.loads(run.stdout)
+    assert len(record["pdq_variants"]) == len(VARIANTS) and record["pdq"] not in record["pdq_variants"]
+    plain = json.loads(takedown("hash", str(tree / "a.jpg")).stdout)
+    assert "pdq_variants" not in plain and plain["pdq"] == record["pdq"]
+    refused = takedown("hash", str(tree / "a.jpg"), "--variants", "--signals", "md5")
+    assert refused.returncode == 2 and "add pdq" in refused.stderr
