@@ -25,6 +25,7 @@ MAX_AREA = 0.92  # ...and leave at least this much outside, or there is no frame
 MIN_SIDE = 32  # pixels of the working copy
 FRAME_LINE = 0.6  # an edge line of the box with this share of pixels of one colour is frame
 MIN_BAND = 0.03  # a band narrower than this share of the side is not worth cutting
+TEXT_LINE = 0.25  # a line of a band with text on it keeps at least this share of the band's colour
 EDGE_BLEND = 2  # lines at a band's outer edge that may be a blend of colours
 ANALYSIS_SIDE = 512  # the dense-area search runs on a copy this size; edges are then found at full size
 LIKE = 12  # how far (0-255, any channel) a pixel may be from the frame colour
@@ -108,23 +109,34 @@ def _share_like(line: np.ndarray, colour: np.ndarray) -> float:
     return float((np.abs(line.astype(np.int16) - colour.astype(np.int16)).max(axis=1) <= LIKE).mean())
 
 
-def band_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right) inside bands of one colour along the edges (a meme caption with its
-    text, padding on one side or two, bars), or None. Unlike `borders.content_box` the lines of a band
-    may carry text, and bands need not come in pairs."""
+def band_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Candidate (top, bottom, left, right) boxes inside bands of one colour along the edges (a meme
+    caption with its text, padding on one side or two, bars): the bands on every side cut, then only
+    the horizontal ones, then only the vertical ones, then the top one and the bottom one alone (a
+    picture with a plain edge of its own, a white wall on its left, looks like a band too). Unlike `borders.content_box` the lines of a band may carry
+    text, and bands need not come in pairs."""
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE:
-        return None
+        return []
     top = _band(rgb)
     bottom = _band(rgb[::-1])
     left = _band(rgb.swapaxes(0, 1))
     right = _band(rgb.swapaxes(0, 1)[::-1])
     top, bottom = (v if v >= MIN_BAND * height else 0 for v in (top, bottom))
     left, right = (v if v >= MIN_BAND * width else 0 for v in (left, right))
-    box = (top, height - bottom, left, width - right)
-    if box == (0, height, 0, width) or not _plausible(box, height, width):
-        return None
-    return box
+    candidates = [(top, height - bottom, left, width - right), (top, height - bottom, 0, width),
+                  (0, height, left, width - right), (top, height, 0, width), (0, height - bottom, 0, width)]
+    out: list[tuple[int, int, int, int]] = []
+    for box in candidates:
+        if box != (0, height, 0, width) and _plausible(box, height, width) and box not in out:
+            out.append(box)
+    return out
+
+
+def band_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The first of band_boxes (bands cut on every side), or None."""
+    boxes = band_boxes(rgb)
+    return boxes[0] if boxes else None
 
 
 def _band(rgb: np.ndarray) -> int:
@@ -138,24 +150,27 @@ def _band(rgb: np.ndarray) -> int:
         colour = np.median(line, axis=0)
         if _share_like(line, colour) < FRAME_LINE:
             continue
-        best = max(best, start + _run_like(rgb[start:limit], colour))
-    return best
+        best = max(best, start + _run_like(rgb[start:limit], colour, TEXT_LINE))
+    # A "band" reaching the middle is the picture's own plain half (a wall, a sky), not a frame.
+    return 0 if best >= limit else best
 
 
-def _run_like(lines: np.ndarray, colour: np.ndarray) -> int:
+def _run_like(lines: np.ndarray, colour: np.ndarray, text: float | None = None) -> int:
     """How many leading lines have at least FRAME_LINE of their pixels like `colour` (vectorised: a
-    band can be half the image)."""
+    band can be half the image). With `text`, lines with at least that share (a caption's big letters
+    leave less than FRAME_LINE of background) do not end the band, but it ends on a FRAME_LINE line."""
     like = (np.abs(lines.astype(np.int16) - colour.astype(np.int16)).max(axis=2) <= LIKE).mean(axis=1)
-    failing = np.flatnonzero(like < FRAME_LINE)
-    return int(failing[0]) if len(failing) else len(lines)
+    failing = np.flatnonzero(like < (FRAME_LINE if text is None else text))
+    run = int(failing[0]) if len(failing) else len(lines)
+    if text is not None:
+        solid = np.flatnonzero(like[:run] >= FRAME_LINE)
+        run = int(solid[-1]) + 1 if len(solid) else 0
+    return run
 
 
 def crop_pictures(rgb: np.ndarray) -> list[np.ndarray]:
     """The candidate pictures inside the image's frame: inside edge bands (band_box), then the
     largest textured area (picture_boxes); duplicates dropped."""
-    boxes: list[tuple[int, int, int, int]] = []
-    band = band_box(rgb)
-    if band is not None:
-        boxes.append(band)
+    boxes = band_boxes(rgb)
     boxes += [b for b in picture_boxes(rgb) if b not in boxes]
     return [np.ascontiguousarray(rgb[t:b, l:r]) for t, b, l, r in boxes]
