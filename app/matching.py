@@ -38,11 +38,10 @@ VARIANT = augment.PdqVariant.name
 # still has a frame within a quarter second of each listed one.
 QUERY_PHASES = 2
 CONTENT = 8  # variant numbers 8.. are the dihedral variants of the content inside bars
-FRAMING_SIDE = 1024  # working-copy size for images over EXACT_PIXELS
 MAX_FRAMED = 6  # candidate pictures per framed image
 REGION = "half_"  # names of a query's region rows
 MIN_REGION_QUALITY = 50
-EXACT_PIXELS = 2_000_000  # up to this size the dihedral variants are hashed from the image itself
+QUERY_PIXELS = 600_000  # query variants of larger images are hashed from a copy reduced to this
 RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}  # strongest action wins
 
 
@@ -83,9 +82,10 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     screenshot, a caption band, padding), each candidate picture inside the frame as it is and
     mirrored. Row 0 is the image's own PDQ as computed for `hashes`; the others are the reference's
     hashes of the flipped and turned pixels (`pdq.hash_dihedral_exact`; flipping the DCT instead lands
-    14-36 bits off), of the image itself up to EXACT_PIXELS, else of a working copy."""
+    14-36 bits off), of the image itself up to QUERY_PIXELS, else of a copy reduced by a whole factor
+    (2x2 pixels averaged into one, and so on: cheap, and a few bits from the full-size hash)."""
     rgb = image.rgb
-    base = rgb if rgb.shape[0] * rgb.shape[1] <= EXACT_PIXELS else augment.working_copy(rgb, FRAMING_SIDE)
+    base = augment.reduced(rgb, QUERY_PIXELS)
     own = hashes.signals.get("pdq")
     rows = [pdq.hash_dihedral_exact(base).words]
     names = list(pdq.DIHEDRAL_NAMES)
@@ -95,8 +95,8 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     if inner is not None:
         rows.append(pdq.hash_dihedral_exact(inner).words)
         names += [f"content_{n}" for n in pdq.DIHEDRAL_NAMES]
-    # A picture that fills a third of a screenshot must be cut out to within a pixel or two, so frames
-    # are found on the same image (at least FRAMING_SIDE pixels on its longer side).
+    # A picture that fills a third of a screenshot must be cut out to within a pixel or two: frames
+    # are found on the same copy, which keeps at least QUERY_PIXELS / 4 pixels.
     framed = framing.crop_pictures(base)[:MAX_FRAMED]
     if framed:
         rows.append(pdq.hash_batch([p for picture in framed for p in (picture, np.ascontiguousarray(picture[:, ::-1]))]).words)

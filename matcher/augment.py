@@ -100,6 +100,19 @@ def working_copy(rgb: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+def reduced(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The image reduced by the smallest whole factor that brings it to at most `max_pixels` (each
+    k x k block averaged: OpenCV's fast path, and no resampling phase shift)."""
+    height, width = rgb.shape[:2]
+    factor = 1
+    while (height // factor) * (width // factor) > max_pixels:
+        factor += 1
+    if factor == 1:
+        return rgb
+    size = (width // factor, height // factor)
+    return cv2.resize(rgb[: size[1] * factor, : size[0] * factor], size, interpolation=cv2.INTER_AREA)
+
+
 def apply(rgb: np.ndarray, variant: Variant) -> np.ndarray:
     """The variant's pixels: crop first, then rotate and keep the inner rectangle."""
     height, width = rgb.shape[:2]
