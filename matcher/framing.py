@@ -105,6 +105,16 @@ def _trim_uniform(rgb: np.ndarray, top: int, bottom: int, left: int, right: int)
     return top + cut_top, bottom - cut_bottom, left + cut_left, right - cut_right
 
 
+def _has_plain_edge(rgb: np.ndarray) -> bool:
+    """Is one of the outermost few lines (rows or columns) mostly one colour?"""
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        return False
+    columns = rgb.swapaxes(0, 1)
+    lines = [rgb[k] for k in range(EDGE_BLEND + 1)] + [rgb[-1 - k] for k in range(EDGE_BLEND + 1)]
+    lines += [columns[k] for k in range(EDGE_BLEND + 1)] + [columns[-1 - k] for k in range(EDGE_BLEND + 1)]
+    return any(_share_like(line, np.median(line, axis=0)) >= FRAME_LINE for line in lines)
+
+
 def _share_like(line: np.ndarray, colour: np.ndarray) -> float:
     return float((np.abs(line.astype(np.int16) - colour.astype(np.int16)).max(axis=1) <= LIKE).mean())
 
@@ -171,6 +181,8 @@ def _run_like(lines: np.ndarray, colour: np.ndarray, text: float | None = None) 
 def crop_pictures(rgb: np.ndarray) -> list[np.ndarray]:
     """The candidate pictures inside the image's frame: inside edge bands (band_box), then the
     largest textured area (picture_boxes); duplicates dropped."""
+    if not _has_plain_edge(rgb):
+        return []  # every frame this looks for touches an edge with a plain line: most photos stop here
     boxes = band_boxes(rgb)
     boxes += [b for b in picture_boxes(rgb) if b not in boxes]
     return [np.ascontiguousarray(rgb[t:b, l:r]) for t, b, l, r in boxes]
