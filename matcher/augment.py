@@ -26,10 +26,11 @@ hashes in this order): append new variants, never reorder or remove.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from matcher import pdq
+from matcher import framing, pdq
 from matcher.bits import words_to_hexes
 from matcher.signal import SignalType
 
@@ -44,6 +45,7 @@ class Variant:
     name: str
     crop: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     degrees: float = 0.0
+    trim: bool = False  # cut the picture's own plain edge bands first (matcher.framing.band_box)
 
 
 def _sides() -> list[Variant]:
@@ -76,7 +78,12 @@ REGIONS: tuple[Variant, ...] = (
     Variant("half_right", (0.0, 0.0, 0.5, 0.0)),
 )
 
-VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS)
+# The picture without its own plain margins (a document's white border, a product shot on white, a
+# meme's band): a copy padded in the same colour cannot be told apart from those margins, so both
+# sides meet on the content, which the query side's framing candidates cut out the same way.
+TRIMMED = Variant("trimmed", trim=True)
+
+VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS, TRIMMED)
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
 
 
@@ -115,6 +122,9 @@ def reduced(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
 
 def apply(rgb: np.ndarray, variant: Variant) -> np.ndarray:
     """The variant's pixels: crop first, then rotate and keep the inner rectangle."""
+    if variant.trim:
+        box = framing.band_box(rgb)
+        rgb = rgb if box is None else rgb[box[0] : box[1], box[2] : box[3]]
     height, width = rgb.shape[:2]
     top, bottom, left, right = variant.crop
     out = rgb[round(height * top) : height - round(height * bottom), round(width * left) : width - round(width * right)]

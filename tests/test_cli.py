@@ -146,7 +146,8 @@ def test_variants_for_listing(tree):
     run = takedown("hash", str(tree / "a.jpg"), "--variants")
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
-    assert len(record["pdq_variants"]) == len(VARIANTS) and record["pdq"] not in record["pdq_variants"]
+    # every edit moves the hash; "trimmed" (the last) equals the image itself when it has no plain margin
+    assert len(record["pdq_variants"]) == len(VARIANTS) and record["pdq"] not in record["pdq_variants"][:-1]
     plain = json.loads(takedown("hash", str(tree / "a.jpg")).stdout)
     assert "pdq_variants" not in plain and plain["pdq"] == record["pdq"]
     refused = takedown("hash", str(tree / "a.jpg"), "--variants", "--signals", "md5")

@@ -107,3 +107,20 @@ def test_unframed_and_tiny_images_give_no_box(photos):
     assert framing.picture_boxes(np.zeros((20, 20, 3), np.uint8)) == []
     assert framing.picture_boxes(np.full((200, 300, 3), 128, np.uint8)) == []
     assert framing.band_box(np.full((200, 300, 3), 128, np.uint8)) is None
+
+
+def test_a_document_padded_in_its_own_margin_colour_matches_through_the_trimmed_variant(photos, tmp_path):
+    """A picture on a plain white margin (a document, a product shot), padded with more white: the
+    padding cannot be told from the margin, so both sides are compared without it."""
+    page = np.full((700, 500, 3), 255, np.uint8)
+    page[80:620, 60:440] = np.asarray(Image.fromarray(photos["coffee"]).resize((380, 540)))
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.create_list("l", owner="o", actor="t")
+    out = {**hash_image_bytes(encode(Image.fromarray(page), "PNG"), ENROLL_OPTIONS).to_dict(), "id": "page"}
+    store.import_entries("l", [RowResult(1, validate_record(next(read_jsonl([json.dumps(out)])).record))], actor="t")
+    ctx = MatchContext(LiveIndex.open(store))
+    padded = np.full((1000, 1000, 3), 255, np.uint8)
+    padded[150:850, 250:750] = page
+    blob = encode(Image.fromarray(padded), "JPEG", quality=85)
+    matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), ctx) if m["match"]]
+    assert any(m.get("enrolled_variant") == "trimmed" for m in matches), matches
