@@ -5,6 +5,7 @@ PostgreSQL from TAKEDOWN_DATABASE_URL to scale out. Schema changes only through 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,17 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Stored times are UTC; SQLite hands them back naive."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def data_dir() -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -30,6 +30,7 @@ from index.schema import (
     webhook_deliveries,
     webhooks,
 )
+from index.db import as_utc, utc_now
 from index.store import NotFound, Store
 
 OUTCOMES = ("removed", "false_positive", "under_review")
@@ -37,18 +38,8 @@ EVENTS = ("match", "outcome")
 SCOPES = ("all", "lists", "own")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _iso(value: datetime | None) -> str | None:
-    value = _aware(value)
+    value = as_utc(value)
     return value.isoformat() if value else None
 
 
@@ -171,7 +162,7 @@ class Ledger:
             row = conn.execute(select(match_log).where(match_log.c.id == match_id)).one_or_none()
             if row is None:
                 raise NotFound(f"no logged match {match_id!r}")
-            at = _now()
+            at = utc_now()
             outcome_id = conn.execute(
                 insert(outcomes)
                 .values(match_id=match_id, outcome=outcome, note=note, at=at, api_key_id=api_key_id, actor=actor)
@@ -252,7 +243,7 @@ class Ledger:
             hook_id = conn.execute(
                 insert(webhooks)
                 .values(url=url, secret=secret, events=list(events), scope=scope, owner=owner, api_key_id=api_key_id,
-                        created_at=_now(), created_by=actor)
+                        created_at=utc_now(), created_by=actor)
                 .returning(webhooks.c.id)
             ).scalar_one()
             self.store.audit_change(conn, actor, "webhook.create",
@@ -263,7 +254,7 @@ class Ledger:
     def delete_webhook(self, hook_id: int, *, actor: str) -> None:
         with self.engine.begin() as conn:
             hook = self._webhook(conn, hook_id)
-            conn.execute(update(webhooks).where(webhooks.c.id == hook_id).values(deleted_at=_now()))
+            conn.execute(update(webhooks).where(webhooks.c.id == hook_id).values(deleted_at=utc_now()))
             self.store.audit_change(conn, actor, "webhook.delete", {"webhook_id": hook_id, "url": hook.url})
 
     def webhook(self, hook_id: int) -> Webhook:
@@ -303,7 +294,7 @@ class Ledger:
     def claim_due(self, *, limit: int = 20, lease: float = 60.0) -> list[Delivery]:
         """Pending deliveries whose time has come, leased to the caller for `lease` seconds so that
         several processes can share the outbox without sending one event twice at once."""
-        now = _now()
+        now = utc_now()
         with self.engine.begin() as conn:
             due = conn.execute(
                 select(webhook_deliveries.c.id)
@@ -335,7 +326,7 @@ class Ledger:
         delivered: bool, retry_in: float | None,
     ) -> None:
         """Log one attempt; then the delivery is delivered, retried in `retry_in` s, or failed (None)."""
-        now = _now()
+        now = utc_now()
         values: dict[str, Any] = {"attempts": delivery.attempts + 1, "locked_until": None}
         if delivered:
             values |= {"status": "delivered", "delivered_at": now}
@@ -374,7 +365,7 @@ class Ledger:
     def _enqueue(conn: Connection, events: list[tuple[Webhook, Mapping[str, Any]]]) -> None:
         if not events:
             return
-        now = _now()
+        now = utc_now()
         conn.execute(insert(webhook_deliveries), [
             {"webhook_id": h.id, "event": payload["event"], "payload": dict(payload), "created_at": now,
              "status": "pending", "attempts": 0, "next_attempt_at": now}
@@ -398,4 +389,4 @@ def _outcome_counts(found: Mapping[str, int]) -> dict[str, int]:
 
 def _webhook_from(row: Any) -> Webhook:
     return Webhook(row.id, row.url, row.secret, tuple(row.events), row.scope, row.owner, row.api_key_id,
-                   _aware(row.created_at), row.created_by)
+                   as_utc(row.created_at), row.created_by)

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from index import db
+from index.db import as_utc, utc_now
 from index.lists import (
     HashList,
     InvalidList,
@@ -146,17 +147,6 @@ def _policy(row: Any) -> dict[str, float]:
     return validate_video_policy(row.video_policy or {})
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything here is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class Store:
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, migrate: bool = True) -> None:
         self.url = url or db.database_url()
@@ -181,7 +171,7 @@ class Store:
 
     def _audit(self, conn: Connection, seq: int, actor: str, action: str, details: Mapping[str, Any], **where: Any) -> None:
         conn.execute(
-            insert(audit_log).values(at=_now(), actor=actor, action=action, seq=seq, details=dict(details), **where)
+            insert(audit_log).values(at=utc_now(), actor=actor, action=action, seq=seq, details=dict(details), **where)
         )
 
     # -- lists ---------------------------------------------------------------------------------
@@ -207,7 +197,7 @@ class Store:
             if self._list_row(conn, name, missing_ok=True) is not None:
                 raise Conflict(f"a list named {name!r} already exists")
             seq = self._next_seq(conn)
-            now = _now()
+            now = utc_now()
             list_id = conn.execute(
                 insert(hash_lists)
                 .values(
@@ -245,7 +235,7 @@ class Store:
             if not changes:
                 return self._to_list(row)
             seq = self._next_seq(conn)
-            conn.execute(update(hash_lists).where(hash_lists.c.id == row.id).values(updated_at=_now(), **changes))
+            conn.execute(update(hash_lists).where(hash_lists.c.id == row.id).values(updated_at=utc_now(), **changes))
             before = {k: getattr(row, k) for k in changes}
             self._audit(conn, seq, actor, "list.update", {"before": before, "after": changes}, list_id=row.id, list_name=name)
             return self._to_list(self._list_row(conn, name))
@@ -255,7 +245,7 @@ class Store:
         with self.engine.begin() as conn:
             row = self._list_row(conn, name)
             seq = self._next_seq(conn)
-            conn.execute(update(hash_lists).where(hash_lists.c.id == row.id).values(deleted_at=_now(), deleted_by=actor))
+            conn.execute(update(hash_lists).where(hash_lists.c.id == row.id).values(deleted_at=utc_now(), deleted_by=actor))
             self._audit(conn, seq, actor, "list.delete", {"reason": reason}, list_id=row.id, list_name=name)
 
     def get_list(self, name: str, *, with_counts: bool = False) -> HashList:
@@ -300,8 +290,8 @@ class Store:
         return HashList(
             id=row.id, name=row.name, description=row.description, owner=row.owner,
             default_action=Action(row.default_action), thresholds=effective_thresholds(row.thresholds),
-            video_policy=_policy(row), created_at=_aware(row.created_at), created_by=row.created_by, updated_at=_aware(row.updated_at),
-            deleted_at=_aware(row.deleted_at), counts=counts or {},
+            video_policy=_policy(row), created_at=as_utc(row.created_at), created_by=row.created_by, updated_at=as_utc(row.updated_at),
+            deleted_at=as_utc(row.deleted_at), counts=counts or {},
         )
 
     # -- entries -------------------------------------------------------------------------------
@@ -374,7 +364,7 @@ class Store:
             for r in conn.execute(_EXISTING, {"list_id": list_id, "ids": list(by_id)})
         }
         stored = self._records_for(conn, [r.id for r in existing.values()], existing)
-        now = _now()
+        now = utc_now()
         new_rows, changed = [], []
         for ext, record in by_id.items():
             old = existing.get(ext)
@@ -446,7 +436,7 @@ class Store:
             seq = self._next_seq(conn)
             conn.execute(
                 update(entries).where(entries.c.id == head.id)
-                .values(revoked_at=_now(), revoked_by=actor, revoke_reason=reason, seq=seq)
+                .values(revoked_at=utc_now(), revoked_by=actor, revoke_reason=reason, seq=seq)
             )
             self._audit(conn, seq, actor, "entry.revoke", {"reason": reason}, list_id=list_row.id,
                         list_name=list_name, entry_id=head.id, external_id=external_id)
@@ -519,7 +509,7 @@ class Store:
             ).scalar_one_or_none()
             if bool(before) == allowed:
                 return allowed
-            values = {"allowed": allowed, "updated_at": _now(), "updated_by": actor}
+            values = {"allowed": allowed, "updated_at": utc_now(), "updated_by": actor}
             if before is None:
                 conn.execute(insert(matcher_access).values(list_id=row.id, **values))
             else:
@@ -574,7 +564,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            {"id": r.id, "at": _aware(r.at).isoformat(), "actor": r.actor, "action": r.action, "list": r.list_name,
+            {"id": r.id, "at": as_utc(r.at).isoformat(), "actor": r.actor, "action": r.action, "list": r.list_name,
              "entry_id": r.entry_id, "external_id": r.external_id, "seq": r.seq, "details": r.details}
             for r in rows
         ]
@@ -657,7 +647,7 @@ def _record(head: Any, signal_rows: list[Any]) -> EntryRecord:
 def _info_from(head: Any, record: EntryRecord, list_name: str) -> EntryInfo:
     return EntryInfo(
         id=head.id, list_id=head.list_id, list_name=list_name, record=record,
-        added_at=_aware(head.added_at), added_by=head.added_by, revoked_at=_aware(head.revoked_at),
+        added_at=as_utc(head.added_at), added_by=head.added_by, revoked_at=as_utc(head.revoked_at),
         revoked_by=head.revoked_by, revoke_reason=head.revoke_reason,
     )
 
