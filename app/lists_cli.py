@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import sys
-from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import IO, Annotated
@@ -22,15 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from index import formats
+from index.export import ExportFormat, export_entries
 from index.lists import InvalidList, parse_settings, parse_thresholds
-from index.store import Conflict, EntryInfo, NotFound, Store
-from matcher.registry import SIGNAL_TYPES
+from index.store import Conflict, NotFound, Store
 
 lists_app = typer.Typer(help="Create, import, export and revoke hash lists.", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-
-_EXPORT_INFO = ("list", "added_at", "added_by", "revoked_at", "revoked_by", "revoke_reason")
 
 
 class ImportFormat(str, Enum):
@@ -38,11 +35,6 @@ class ImportFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     te = "te"
-
-
-class ExportFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
 
 
 class Action(str, Enum):
@@ -226,24 +218,9 @@ def export(
         store.get_list(name)
     except NotFound as exc:
         raise _fail(str(exc)) from None
-    current: dict[str, EntryInfo] = {}
-
-    def records() -> Iterator:
-        for info in store.iter_entries(name, include_revoked=include_revoked):
-            current["info"] = info
-            yield info.record
-
-    def extra(_record: object) -> dict[str, object]:
-        meta = current["info"].meta()
-        return {k: meta[k] for k in _EXPORT_INFO if meta.get(k) is not None}
-
     stream = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
     try:
-        if fmt is ExportFormat.csv:
-            count = formats.write_csv(records(), stream, list(SIGNAL_TYPES), extra_columns=_EXPORT_INFO,
-                                      extra=extra, frames=True, variants=True)
-        else:
-            count = formats.write_jsonl(records(), stream, extra=extra)
+        count = export_entries(store, name, fmt, stream, include_revoked=include_revoked)
     finally:
         if out_file:
             stream.close()

@@ -30,12 +30,11 @@ from app.api.services import Services, services
 from app.api.uploads import received_media
 from app.keys import ApiKey
 from index import formats
+from index.export import ExportFormat, export_entries
 from index.store import EntryInfo, ImportReport
-from matcher.registry import SIGNAL_TYPES
 
 router = APIRouter(prefix="/v1", tags=["entries"], responses=ERRORS)
 
-_EXPORT_INFO = ("list", "added_at", "added_by", "revoked_at", "revoked_by", "revoke_reason")
 _BY_CONTENT_TYPE = {"application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                     "application/jsonlines": "jsonl", "text/csv": "csv"}
 
@@ -46,11 +45,6 @@ class BodyFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
     te = "te"
-
-
-class ExportFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
 
 
 def entry_dict(info: EntryInfo) -> dict[str, object]:
@@ -205,7 +199,7 @@ def export(name: str, request: Request, format: ExportFormat = ExportFormat.json
     _readable(svc, key, name)
     spool = tempfile.TemporaryFile(mode="w+", dir=svc.uploads.spool_dir, encoding="utf-8", newline="")
     try:
-        _write_export(svc, name, format, include_revoked, spool)
+        export_entries(svc.store, name, format, spool, include_revoked=include_revoked)
     except BaseException:
         spool.close()
         raise
@@ -214,25 +208,6 @@ def export(name: str, request: Request, format: ExportFormat = ExportFormat.json
     suffix = "csv" if format is ExportFormat.csv else "jsonl"
     return StreamingResponse(_chunks(spool), media_type=media_type,
                              headers={"content-disposition": f'attachment; filename="{name}.{suffix}"'})
-
-
-def _write_export(svc: Services, name: str, fmt: ExportFormat, include_revoked: bool, out: IO[str]) -> None:
-    current: dict[str, EntryInfo] = {}
-
-    def records() -> Iterator:
-        for info in svc.store.iter_entries(name, include_revoked=include_revoked):
-            current["info"] = info
-            yield info.record
-
-    def extra(_record: object) -> dict[str, object]:
-        meta = current["info"].meta()
-        return {k: meta[k] for k in _EXPORT_INFO if meta.get(k) is not None}
-
-    if fmt is ExportFormat.csv:
-        formats.write_csv(records(), out, list(SIGNAL_TYPES), extra_columns=_EXPORT_INFO, extra=extra, frames=True,
-                          variants=True)
-    else:
-        formats.write_jsonl(records(), out, extra=extra)
 
 
 def _chunks(spool: IO[str]) -> Iterator[bytes]:
