@@ -18,6 +18,7 @@ import numpy as np
 
 from index.live import Hit, LiveIndex
 from index.model import Action
+from index.store import EntryInfo
 from index.video_match import DEFAULT_POLICY, VideoPolicy, match_video, screenshots
 from matcher import augment, borders, framing, pdq
 from matcher.bits import hexes_to_words
@@ -42,7 +43,7 @@ MAX_FRAMED = 6  # candidate pictures per framed image
 REGION = "half_"  # names of a query's region rows
 MIN_REGION_QUALITY = 50
 QUERY_PIXELS = 600_000  # query variants of larger images are hashed from a copy reduced to this
-RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}  # strongest action wins
+_RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}  # strongest action wins
 
 
 def variant_name(variant: int) -> str:
@@ -123,18 +124,20 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
 def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -> list[dict[str, object]]:
     regional: list[Hit] = []
     if rows is not None:
-        regional = [h for h in hits if h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION)]
-        hits = [h for h in hits if not (h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION))]
+        in_region = [h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION) for h in hits]
+        regional = [h for h, region in zip(hits, in_region, strict=True) if region]
+        hits = [h for h, region in zip(hits, in_region, strict=True) if not region]
     frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
     best = _best_per_entry(hits)
     matches = [_image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
+    infos = ctx.index.store.entries_by_id({h.entry_id for h in best} | {h.entry_id for h in regional})
     if rows is not None:
         for hit, match in zip(best, matches, strict=True):
             if hit.signal in ("pdq", VARIANT):
                 match["variant"] = rows.names[hit.query]
-        _name_enrolled_variants(ctx, best, matches, rows.words)
+        _name_enrolled_variants(infos, best, matches, rows.words)
         matches += _region_matches(regional, rows)
-    return _describe(ctx, weigh(matches))
+    return _describe(ctx, weigh(matches), infos)
 
 
 def _region_matches(hits: list[Hit], rows: QueryRows) -> list[dict[str, object]]:
@@ -185,13 +188,12 @@ def weigh(matches: list[dict[str, object]]) -> list[dict[str, object]]:
     return matches
 
 
-def _name_enrolled_variants(ctx: MatchContext, hits: list[Hit], matches: list[dict[str, object]], rows: np.ndarray) -> None:
+def _name_enrolled_variants(infos: Mapping[int, EntryInfo], hits: list[Hit], matches: list[dict[str, object]],
+                            rows: np.ndarray) -> None:
     """Say which enrollment variant (crop_top_6, rotate_3, ...) a pdq_variant hit landed on."""
-    wanted = [(h, m) for h, m in zip(hits, matches, strict=True) if h.signal == VARIANT]
-    if not wanted:
-        return
-    infos = ctx.index.store.entries_by_id({h.entry_id for h, _ in wanted})
-    for hit, match in wanted:
+    for hit, match in zip(hits, matches, strict=True):
+        if hit.signal != VARIANT:
+            continue
         info = infos.get(hit.entry_id)
         if info is None or not info.record.variants:
             continue
@@ -270,22 +272,24 @@ def _image_match(hit: Hit, relation: str) -> dict[str, object]:
     return out
 
 
-def _describe(ctx: MatchContext, matches: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Add list names, external ids and actions; keep the entry's strongest evidence first."""
-    infos = ctx.index.store.entries_by_id({int(m["entry_id"]) for m in matches})  # type: ignore[call-overload]
+def _describe(ctx: MatchContext, matches: list[dict[str, object]],
+              infos: Mapping[int, EntryInfo] | None = None) -> list[dict[str, object]]:
+    """Add list names, external ids and actions (`infos`: the matched entries, when already read)."""
+    if infos is None:
+        infos = ctx.index.store.entries_by_id({int(m["entry_id"]) for m in matches})  # type: ignore[call-overload]
     lists = ctx.index.lists
     for m in matches:
         info = infos.get(int(m["entry_id"]))  # type: ignore[call-overload]
         lst = lists.get(int(m["list_id"]))  # type: ignore[call-overload]
         m["external_id"] = info.record.external_id if info else None
         m["list"] = lst.name if lst else None
-        m["action"] = _action(lst.default_action, m) if (lst and m.get("match")) else None
+        m["action"] = action_for(lst.default_action, m) if (lst and m.get("match")) else None
     return matches
 
 
-def _action(listed: Action, match: dict[str, object]) -> str:
+def action_for(listed: Action, match: Mapping[str, object]) -> str:
     """The list's action; corroborated weak evidence asks at most for a review."""
-    if match.get("evidence") == "corroborated" and RANK[listed] > RANK[Action.review]:
+    if match.get("evidence") == "corroborated" and _RANK[listed] > _RANK[Action.review]:
         return Action.review.value
     return listed.value
 
@@ -293,4 +297,4 @@ def _action(listed: Action, match: dict[str, object]) -> str:
 def decision(matches: list[dict[str, object]]) -> str:
     """The strongest action among decided matches: takedown, review, log or none."""
     actions = [Action(m["action"]) for m in matches if m.get("action")]  # type: ignore[arg-type]
-    return max(actions, key=RANK.__getitem__).value if actions else "none"
+    return max(actions, key=_RANK.__getitem__).value if actions else "none"

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from app.matching import RANK, VARIANT, weigh
+from app.matching import VARIANT, action_for, weigh
 from index.hamming import MultiIndex
 from index.live import Hit
 from index.model import Action
@@ -352,8 +352,7 @@ def _decided(hits: list[dict[str, object]], target: ListTarget) -> list[dict[str
         for hit in weigh(group):
             if not hit.pop("match"):
                 continue
-            if hit["evidence"] == "corroborated" and RANK[Action(target.action)] > RANK[Action.review]:
-                hit["action"] = Action.review.value
+            hit["action"] = action_for(Action(target.action), hit)
             out.append(hit)
     return out
 
