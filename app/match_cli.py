@@ -28,7 +28,8 @@ from app.files import Sources, count_sources, iter_sources
 from app.hashjob import error_record, file_identity, map_in_order, read_media, single_threaded_numerics
 from app.index_cli import snapshot_dir
 from app.lists_cli import open_store
-from app.matching import MatchContext, decision, hash_query_video, match_image, match_video_hashes
+from app.matching import MatchContext, decision, match_image
+from app.video_matching import hash_query_video, match_video_hashes
 from app.progress import ProgressBar, Tally
 from app.resume import ResumeError, load_done, pending
 from index.live import LiveIndex

@@ -2,14 +2,12 @@
 
 Shared by `takedown match` and (later) the HTTP service, so that there is one matching path. For an
 image: PDQ in all 8 dihedral variants (and inside letterbox bars when it has them), the pHash family
-and the exact hashes; hits on video frames are screenshots. For a video: each sampled frame as it is
-and mirrored (and its content inside bars), summarised per entry by `index.video_match`; the file's
-MD5/SHA-256 catch exact copies. Each match names the list, the entry, the signal and the evidence.
+and the exact hashes; hits on video frames are screenshots. Videos: `app.video_matching`, which shares
+this module's context and descriptions. Each match names the list, the entry, the signal and the evidence.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -19,38 +17,20 @@ import numpy as np
 from index.live import Hit, LiveIndex
 from index.model import Action
 from index.store import EntryInfo
-from index.video_match import DEFAULT_POLICY, VideoPolicy, match_video, screenshots
+from index.video_match import DEFAULT_POLICY, VideoPolicy, screenshots
 from matcher import augment, borders, framing, pdq
 from matcher.bits import hexes_to_words
 from matcher.decode import DecodedImage
 from matcher.hashing import ImageHashes
 from matcher.registry import LIST_ONLY, SIGNAL_TYPES
-from matcher.video import VideoHashes, VideoLimits, hash_video
 
 
-def hash_query_video(source: bytes | str | os.PathLike[str], limits: VideoLimits | None = None) -> VideoHashes:
-    """Hash a video for matching (denser sampling than for listing; see QUERY_PHASES)."""
-    return hash_video(source, phases=QUERY_PHASES, **({"limits": limits} if limits else {}))
-
-MIRROR = pdq.DIHEDRAL_NAMES.index("flip_y")
 VARIANT = augment.PdqVariant.name
-# Lists hold frames every second on vPDQ's grid; queries take that grid plus the frames midway, so an
-# identical copy lines up frame for frame, and a copy at another frame rate or trimmed off the grid
-# still has a frame within a quarter second of each listed one.
-QUERY_PHASES = 2
-CONTENT = 8  # variant numbers 8.. are the dihedral variants of the content inside bars
 MAX_FRAMED = 6  # candidate pictures per framed image
 REGION = "half_"  # names of a query's region rows
 MIN_REGION_QUALITY = 50
 QUERY_PIXELS = 600_000  # query variants of larger images are hashed from a copy reduced to this
 _RANK = {Action.takedown: 3, Action.review: 2, Action.log: 1}  # strongest action wins
-
-
-def variant_name(variant: int) -> str:
-    """The name of a video frame's query row: 0-7 the dihedral variants, 8-15 those of the picture
-    inside bars."""
-    base = pdq.DIHEDRAL_NAMES[variant % CONTENT]
-    return f"content_{base}" if variant >= CONTENT else base
 
 
 @dataclass(frozen=True)
@@ -78,7 +58,7 @@ class QueryRows(NamedTuple):
 
 
 def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
-    """PDQ words to search for an image (see `variant_name` for what each row is): its 8 dihedral
+    """PDQ words to search for an image (see `QueryRows` for what each row is): its 8 dihedral
     variants; if it has bars, those of the picture inside them; then, if it looks framed (a chat
     screenshot, a caption band, padding), each candidate picture inside the frame as it is and
     mirrored. Row 0 is the image's own PDQ as computed for `hashes`; the others are the reference's
@@ -128,8 +108,8 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
         regional = [h for h, region in zip(hits, in_region, strict=True) if region]
         hits = [h for h, region in zip(hits, in_region, strict=True) if not region]
     frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
-    best = _best_per_entry(hits)
-    matches = [_image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
+    best = best_per_entry(hits)
+    matches = [image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
     infos = ctx.index.store.entries_by_id({h.entry_id for h in best} | {h.entry_id for h in regional})
     if rows is not None:
         for hit, match in zip(best, matches, strict=True):
@@ -137,7 +117,7 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
                 match["variant"] = rows.names[hit.query]
         _name_enrolled_variants(infos, best, matches, rows.words)
         matches += _region_matches(regional, rows)
-    return _describe(ctx, weigh(matches), infos)
+    return describe(ctx, weigh(matches), infos)
 
 
 def _region_matches(hits: list[Hit], rows: QueryRows) -> list[dict[str, object]]:
@@ -225,37 +205,7 @@ def match_signals(signals: Mapping[str, str], ctx: MatchContext) -> list[dict[st
     return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), rows)
 
 
-def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str, object]]:
-    rows, row_frame, row_variant = [], [], []
-    for f, frame in enumerate(hashes.frames):
-        variants = frame.variants if frame.variants is not None else frame.words[None]
-        picks = [(0, variants[0])] + ([(MIRROR, variants[MIRROR])] if len(variants) > MIRROR else [])
-        if frame.content is not None:
-            picks += [(CONTENT, frame.content[0]), (CONTENT + MIRROR, frame.content[MIRROR])]
-        for variant, words in picks:
-            rows.append(words)
-            row_frame.append(f)
-            row_variant.append(variant)
-    matches: list[dict[str, object]] = []
-    if rows:
-        hits = ctx.index.search({"pdq": np.array(rows, np.uint64)}, list_ids=ctx.list_ids)
-        entry_frames = _entry_frames(ctx, {h.entry_id for h in hits})
-        found = match_video([f.t for f in hashes.frames], hashes.duration, row_frame, row_variant, hits, entry_frames,
-                            ctx.video_policies())
-        matches += [{**m.to_dict(), "signal": "pdq", "variant": variant_name(m.variant)} for m in found]
-    exact = ctx.index.search(
-        {"md5": hexes_to_words([hashes.md5], 128), "sha256": hexes_to_words([hashes.sha256], 256)}, list_ids=ctx.list_ids
-    )
-    matches += [_image_match(h, "exact") for h in _best_per_entry(exact)]
-    return _describe(ctx, matches)
-
-
-def _entry_frames(ctx: MatchContext, entry_ids: set[int]) -> dict[int, list[float]]:
-    infos = ctx.index.store.entries_by_id(entry_ids)
-    return {i: [f.t for f in info.record.frames] for i, info in infos.items()}
-
-
-def _best_per_entry(hits: Iterable[Hit]) -> list[Hit]:
+def best_per_entry(hits: Iterable[Hit]) -> list[Hit]:
     best: dict[tuple[int, str], Hit] = {}
     for hit in hits:
         key = (hit.entry_id, hit.signal)
@@ -264,7 +214,7 @@ def _best_per_entry(hits: Iterable[Hit]) -> list[Hit]:
     return list(best.values())
 
 
-def _image_match(hit: Hit, relation: str) -> dict[str, object]:
+def image_match(hit: Hit, relation: str) -> dict[str, object]:
     out: dict[str, object] = {"entry_id": hit.entry_id, "list_id": hit.list_id, "relation": relation,
                               "signal": hit.signal, "distance": hit.distance, "match": True}
     if hit.t is not None:
@@ -272,7 +222,7 @@ def _image_match(hit: Hit, relation: str) -> dict[str, object]:
     return out
 
 
-def _describe(ctx: MatchContext, matches: list[dict[str, object]],
+def describe(ctx: MatchContext, matches: list[dict[str, object]],
               infos: Mapping[int, EntryInfo] | None = None) -> list[dict[str, object]]:
     """Add list names, external ids and actions (`infos`: the matched entries, when already read)."""
     if infos is None:

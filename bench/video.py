@@ -76,7 +76,8 @@ sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 from app.hashjob import single_threaded_numerics
-from app.matching import MIRROR, MatchContext, hash_query_video, match_video_hashes
+from app.matching import MatchContext
+from app.video_matching import MIRROR, hash_query_video, match_video_hashes
 from bench.context import file_digest, git_revision, load_average, version_of
 from index.live import LiveIndex
 from index.model import EntryRecord, FrameHash, RowResult

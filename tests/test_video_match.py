@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.matching import MatchContext, decision, hash_query_video, match_image, match_signals, match_video_hashes
+from app.matching import MatchContext, decision, match_image, match_signals
+from app.video_matching import hash_query_video, match_video_hashes
 from index.live import LiveIndex
 from index.model import EntryRecord, FrameHash, RowResult
 from index.store import Store

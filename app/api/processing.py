@@ -7,7 +7,8 @@ Runs in the upload gate's threads (see app.api.uploads). Pure apart from reading
 from __future__ import annotations
 
 from app.api.uploads import Media
-from app.matching import MatchContext, hash_query_video, match_image, match_video_hashes
+from app.matching import MatchContext, match_image
+from app.video_matching import hash_query_video, match_video_hashes
 from matcher.hashing import HashOptions, decode_for, hash_decoded, hash_image_bytes
 from matcher.video import hash_video
 
