@@ -69,7 +69,7 @@ def hash_file(path: str, options: HashOptions) -> Record:
     try:
         kind, source = read_media(path, options)
         if kind == "video":
-            return {**head, **hash_video(source, limits=options.video_limits).to_dict()}
+            return {**head, **hash_video(source, limits=options.video_limits, variants=options.variants).to_dict()}
         return {**head, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
     except (MediaError, OSError) as exc:
         return {**head, **error_record(path, exc)}

@@ -1,6 +1,7 @@
 """Matching a video against the live index: each sampled frame's PDQ rows in, per-entry video matches out.
 
-Each sampled frame is searched as it is and mirrored (and its content inside bars, when it has them);
+Each sampled frame is searched as it is and mirrored (and its content inside bars, when it has them),
+against the listed frames and their enrollment variants (crops, `matcher.video.FRAME_VARIANTS`);
 `index.video_match` summarises the hits per entry (coverages, time ranges, decision); the file's
 MD5/SHA-256 catch exact copies. Lists, entries and actions are described as for images
 (`app.matching`). Never decodes anything but the query video, and never keeps it.
@@ -12,7 +13,7 @@ import os
 
 import numpy as np
 
-from app.matching import MatchContext, best_per_entry, describe, image_match
+from app.matching import VARIANT, MatchContext, best_per_entry, describe, image_match
 from index.video_match import match_video
 from matcher import pdq
 from matcher.bits import hexes_to_words
@@ -52,7 +53,11 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
             row_variant.append(variant)
     matches: list[dict[str, object]] = []
     if rows:
-        hits = ctx.index.search({"pdq": np.array(rows, np.uint64)}, list_ids=ctx.list_ids)
+        words = np.array(rows, np.uint64)
+        hits = ctx.index.search({"pdq": words, VARIANT: words}, list_ids=ctx.list_ids)
+        # A listed image's variants include its halves, which alone decide nothing (app.matching's
+        # region rule); frames are matched against the variants of listed frames only.
+        hits = [h for h in hits if h.signal == "pdq" or h.t is not None]
         entry_frames = _entry_frames(ctx, {h.entry_id for h in hits})
         found = match_video([f.t for f in hashes.frames], hashes.duration, row_frame, row_variant, hits, entry_frames,
                             ctx.video_policies())

@@ -62,7 +62,8 @@ INFO_COLUMNS = frozenset(
     }
 )
 FRAMES_COLUMN = "frames"
-VARIANTS_FIELD = "pdq_variants"  # JSONL only: an image's enrollment variants (matcher.augment)
+VARIANTS_FIELD = "pdq_variants"  # enrollment variants: an image's (matcher.augment), a listed frame's (matcher.video)
+FRAME_SEPARATOR = ";"  # CSV: a video's pdq_variants cell holds one group per frame, in the frames cell's order
 
 # python-threatexchange signal type -> (our signal, kind). Our own names read as image hashes.
 TE_SIGNALS: dict[str, tuple[str, str]] = {
@@ -177,7 +178,8 @@ def _jsonl_frames(value: object) -> tuple[FrameHash, ...]:
         if not isinstance(item, dict):
             raise InvalidEntry(f"frame {number}: expected an object with t, pdq and quality")
         # Wrong types are left for validate_record, which reports them for frames from any source.
-        frames.append(FrameHash(t=item.get("t"), pdq=item.get("pdq"), quality=item.get("quality")))
+        frames.append(FrameHash(t=item.get("t"), pdq=item.get("pdq"), quality=item.get("quality"),
+                                variants=item.get(VARIANTS_FIELD) or ()))
     return tuple(frames)
 
 
@@ -212,6 +214,8 @@ def _frame_object(frame: FrameHash) -> dict[str, object]:
     obj: dict[str, object] = {"t": frame.t, "pdq": frame.pdq}
     if frame.quality is not None:
         obj["quality"] = frame.quality
+    if frame.variants:
+        obj[VARIANTS_FIELD] = list(frame.variants)
     return obj
 
 
@@ -328,6 +332,10 @@ def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
     if "error" in fields:
         raise _hashing_failed(fields["error"])
     frames = parse_vpdq(fields[FRAMES_COLUMN]) if FRAMES_COLUMN in fields else ()
+    variants = fields.get("variants", "")
+    if frames and variants:  # a video's cell: the frames' variants, group by group
+        frames = _with_frame_variants(frames, variants)
+        variants = ""
     return EntryRecord(
         external_id=fields.get("id", ""),
         signals=signals,
@@ -335,8 +343,16 @@ def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
         labels=_split_labels(fields.get("labels")),
         kind=_default_kind(fields.get("kind"), frames),  # type: ignore[arg-type]
         frames=frames,
-        variants=tuple(fields["variants"].split()) if "variants" in fields else (),
+        variants=tuple(variants.split()),
     )
+
+
+def _with_frame_variants(frames: tuple[FrameHash, ...], cell: str) -> tuple[FrameHash, ...]:
+    groups = cell.split(FRAME_SEPARATOR)
+    if len(groups) != len(frames):
+        raise InvalidEntry(f"{VARIANTS_FIELD}: {len(groups)} groups separated by {FRAME_SEPARATOR!r} for "
+                           f"{len(frames)} frames; a video needs one group per frame (empty for none)")
+    return tuple(f._replace(variants=tuple(g.split())) for f, g in zip(frames, groups, strict=True))
 
 
 def _int_cell(column: str, value: str) -> int:
@@ -358,7 +374,8 @@ def write_csv(
 ) -> int:
     """A header, then one row per record: id, kind, labels, each signal (pdq followed by pdq_quality),
     with frames=True a frames column (the vPDQ string), with variants=True a pdq_variants column (the
-    enrollment variants' hex, space-separated), then `extra_columns` filled from `extra(record)`.
+    enrollment variants' hex, space-separated; for a video, one such group per frame in the frames
+    column's order, joined by ';'), then `extra_columns` filled from `extra(record)`.
 
     Records are expected validated, as for write_jsonl. Signals not listed are left out on purpose (an
     export of chosen kinds). A record whose frames or quality has no column raises ValueError rather than
@@ -416,6 +433,10 @@ def _csv_cells(record: EntryRecord, signals: Sequence[str], frames: bool, varian
         if not frames:
             raise ValueError(f"{record.external_id}: a video with frames: write frames=True, or JSONL")
         cells[FRAMES_COLUMN] = format_vpdq(record.frames)
+        if any(f.variants for f in record.frames):
+            if not variants:
+                raise ValueError(f"{record.external_id}: a video with frame variants: write variants=True, or JSONL")
+            cells[VARIANTS_FIELD] = FRAME_SEPARATOR.join(" ".join(f.variants) for f in record.frames)
     if record.variants:
         if not variants:
             raise ValueError(f"{record.external_id}: an image with enrollment variants: write variants=True, or JSONL")

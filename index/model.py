@@ -23,11 +23,13 @@ class Action(str, Enum):
 
 
 class FrameHash(NamedTuple):
-    """One sampled video frame: its PDQ hash, quality and time (seconds from the start)."""
+    """One sampled video frame: its PDQ hash, quality and time (seconds from the start), and the
+    PDQ of its enrollment variants (`matcher.video.FRAME_VARIANTS` order) when it was hashed for a list."""
 
     t: float
     pdq: str
     quality: int | None = None
+    variants: tuple[str, ...] = ()
 
 
 class EntryRecord(NamedTuple):

@@ -412,6 +412,12 @@ class Store:
             if record.variants:
                 start = len(record.signals) + len(record.frames)
                 rows += [(entry_id, start + i, VARIANT, v, None, None) for i, v in enumerate(record.variants)]
+            # A listed frame's enrollment variants: pdq_variant rows at the frame's time, after
+            # everything else, in frame order then variant order (their position names them).
+            start = len(record.signals) + len(record.frames) + len(record.variants)
+            for f in record.frames:
+                rows += [(entry_id, start + i, VARIANT, v, None, f.t) for i, v in enumerate(f.variants)]
+                start += len(f.variants)
         _insert_many(conn, entry_signals, ("entry_id", "pos", "signal", "value", "quality", "time_s"), rows)
 
     @staticmethod
@@ -625,9 +631,13 @@ def _batches(rows: Iterable[RowResult], size: int) -> Iterator[list[RowResult]]:
 
 def _record(head: Any, signal_rows: list[Any]) -> EntryRecord:
     signals, qualities, frames, variants = {}, {}, [], []
+    frame_variants: dict[float, list[tuple[int, str]]] = {}
     for row in signal_rows:
         if row.time_s is not None:
-            frames.append(FrameHash(t=float(row.time_s), pdq=row.value, quality=row.quality))
+            if row.signal == VARIANT:
+                frame_variants.setdefault(float(row.time_s), []).append((row.pos, row.value))
+            else:
+                frames.append(FrameHash(t=float(row.time_s), pdq=row.value, quality=row.quality))
             continue
         if row.signal == VARIANT:
             variants.append((row.pos, row.value))  # their position names them: keep the order
@@ -636,6 +646,8 @@ def _record(head: Any, signal_rows: list[Any]) -> EntryRecord:
         if row.quality is not None:
             qualities[row.signal] = int(row.quality)
     frames.sort(key=lambda f: f.t)
+    if frame_variants:
+        frames = [f._replace(variants=tuple(v for _, v in sorted(frame_variants.get(f.t, ())))) for f in frames]
     labels = head.labels if isinstance(head.labels, list) else json.loads(head.labels or "[]")
     return EntryRecord(
         external_id=head.external_id, signals=signals, qualities=qualities,

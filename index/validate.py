@@ -214,11 +214,22 @@ def _frame(number: int, frame: object) -> FrameHash:
     try:
         pdq = normalize_hash("pdq", frame.pdq)
         quality = None if frame.quality is None else check_quality("pdq", frame.quality)
+        variants = _frame_variants(frame.variants) if frame.variants else ()
     except WeakHash as exc:
         raise WeakHash(f"{where}: {exc}") from None
     except InvalidEntry as exc:
         raise InvalidEntry(f"{where}: {exc}") from None
-    return FrameHash(t=float(t), pdq=pdq, quality=quality)
+    return FrameHash(t=float(t), pdq=pdq, quality=quality, variants=variants)
+
+
+def _frame_variants(values: object) -> tuple[str, ...]:
+    """A listed frame's enrollment variants (matcher.video.FRAME_VARIANTS order). A degenerate one
+    makes the frame weak (WeakHash), as the frame's own hash would."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise InvalidEntry(f"pdq_variants: expected a list of PDQ hex strings, got {type(values).__name__}")
+    if len(values) > MAX_VARIANTS:
+        raise InvalidEntry(f"pdq_variants: {len(values)} hashes; at most {MAX_VARIANTS} are allowed")
+    return tuple(normalize_hash("pdq", v) for v in values)
 
 
 def _variants(values: object, signals: Mapping[str, str], warnings: list[str] | None) -> tuple[str, ...]:

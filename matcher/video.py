@@ -7,6 +7,10 @@ interpolation, BT.601 matrix whatever the stream's tag) and hashed in batches by
 quality 50 are dropped (their bits are noise), and with `collapse` a frame within `collapse_bits` of the
 last kept one is dropped too (a static shot hashed once a second adds rows, not evidence).
 
+For frames that go into a list (`variants=True`), each kept frame also carries the PDQ of a few
+enrollment variants of itself (FRAME_VARIANTS, from `matcher.augment`): a cropped copy of a video
+cannot be uncropped on the query side, so the list side holds the crops, as it does for images.
+
 Only the sampled frames must be decoded exactly; in MP4/MOV/MKV/WebM the frames no other frame
 refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_by_pts`), which leaves
 the sampled frames' pixels as they were. Callers should keep BLAS to one thread (as the CLI and the
@@ -32,8 +36,8 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence
 
-from matcher import borders, pdq, sniff
-from matcher.bits import hamming_one_to_many, words_to_hex
+from matcher import augment, borders, pdq, sniff
+from matcher.bits import hamming_one_to_many, words_to_hex, words_to_hexes
 from matcher.errors import (
     CorruptMedia,
     EmptyMedia,
@@ -49,6 +53,14 @@ __all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLim
 
 BATCH = 8
 MIN_QUALITY = 50
+
+# Enrollment variants of a listed frame: central crops (see matcher.augment; a re-uploaded video is
+# cropped evenly far more often than from one side, and a frame has many neighbours that can carry
+# the evidence, so a sparse grid suffices). Each adds one index row per listed frame. The order is
+# part of the list format (frames store the hashes in this order): append, never reorder.
+FRAME_VARIANTS: tuple[augment.Variant, ...] = tuple(
+    v for v in augment.VARIANTS if v.name in ("crop_center_30", "crop_center_60", "crop_center_90"))
+FRAME_VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in FRAME_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,8 @@ class VideoFrame:
 
     `variants` (8, 4): the 8 dihedral variants (0 is `words`); `content` (8, 4) or None: the same for
     the picture inside letterbox or pillarbox bars, when the frame has them. Only `words` is
-    vPDQ-compatible and stored in lists; the others serve queries."""
+    vPDQ-compatible; those serve queries. `enrolled` (len(FRAME_VARIANTS), 4) or None: the frame's
+    enrollment variants, computed only for frames that go into a list."""
 
     t: float
     number: int
@@ -78,10 +91,17 @@ class VideoFrame:
     quality: int
     variants: np.ndarray | None = None
     content: np.ndarray | None = None
+    enrolled: np.ndarray | None = None
 
     @property
     def pdq(self) -> str:
         return words_to_hex(self.words)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"t": round(self.t, 3), "pdq": self.pdq, "quality": self.quality}
+        if self.enrolled is not None:
+            out["pdq_variants"] = words_to_hexes(self.enrolled)
+        return out
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,7 @@ class VideoHashes:
         out: dict[str, object] = {
             "kind": "video", "format": self.format, "width": self.width, "height": self.height,
             "md5": self.md5, "sha256": self.sha256, "duration": round(self.duration, 3), "fps": round(self.fps, 3),
-            "frames": [{"t": round(f.t, 3), "pdq": f.pdq, "quality": f.quality} for f in self.frames],
+            "frames": [f.to_dict() for f in self.frames],
         }
         if not self.complete:
             out["complete"] = False
@@ -121,11 +141,13 @@ def hash_video(
     collapse: bool = True,
     collapse_bits: int = 8,
     min_quality: int = MIN_QUALITY,
+    variants: bool = False,
 ) -> VideoHashes:
     """Hash a video (bytes in memory, or a path). Raises a MediaError subclass for unusable input.
 
     `phases` > 1 also samples evenly between the vPDQ grid's frames (2: the grid plus the midpoints),
     for queries: a copy whose frames fall between the listed ones still has a frame close to each.
+    `variants` computes each kept frame's enrollment variants (FRAME_VARIANTS), for listing.
     """
     if interval <= 0:
         raise ValueError("interval must be positive")
@@ -136,9 +158,9 @@ def hash_video(
         raise MediaTooLarge(f"input is {size:,} bytes; the limit for videos is {limits.max_bytes:,} bytes")
     head = source[:8192] if isinstance(source, bytes) else _head(source)
     if _is_animated_image(head):
-        hashes = _hash_animation(source, interval / max(1, phases), limits)
+        hashes = _hash_animation(source, interval / max(1, phases), limits, variants)
     else:
-        hashes = _hash_container(source, head, interval, limits, phases)
+        hashes = _hash_container(source, head, interval, limits, phases, variants)
     frames = [f for f in hashes.frames if f.quality >= min_quality]
     if collapse:
         frames = _collapse(frames, collapse_bits)
@@ -181,25 +203,35 @@ def _collapse(frames: list[VideoFrame], bits: int) -> list[VideoFrame]:
     return kept
 
 
-def _hash_batches(samples: Iterator[tuple[int, float, np.ndarray]]) -> Iterator[VideoFrame]:
+def _hash_batches(samples: Iterator[tuple[int, float, np.ndarray]], enroll: bool = False) -> Iterator[VideoFrame]:
     batch: list[tuple[int, float, np.ndarray]] = []
     for sample in samples:
         batch.append(sample)
         if len(batch) == BATCH:
-            yield from _hash_batch(batch)
+            yield from _hash_batch(batch, enroll)
             batch = []
     if batch:
-        yield from _hash_batch(batch)
+        yield from _hash_batch(batch, enroll)
 
 
-def _hash_batch(batch: list[tuple[int, float, np.ndarray]]) -> Iterator[VideoFrame]:
+def _hash_batch(batch: list[tuple[int, float, np.ndarray]], enroll: bool) -> Iterator[VideoFrame]:
     hashed = pdq.hash_batch_dihedral([rgb for _, _, rgb in batch])
     inner = [borders.crop_content(rgb) for _, _, rgb in batch]
     cropped = [c for c in inner if c is not None]
     content = iter(pdq.hash_batch_dihedral(cropped).words) if cropped else iter(())
-    for (number, t, _), variants, quality, box in zip(batch, hashed.words, hashed.quality, inner, strict=True):
+    enrolled = _enrollment_variants([rgb for _, _, rgb in batch]) if enroll else [None] * len(batch)
+    for (number, t, _), variants, quality, box, extra in zip(batch, hashed.words, hashed.quality, inner, enrolled,
+                                                             strict=True):
         yield VideoFrame(t=t, number=number, words=variants[0], quality=int(quality), variants=variants,
-                         content=None if box is None else next(content))
+                         content=None if box is None else next(content), enrolled=extra)
+
+
+def _enrollment_variants(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame's FRAME_VARIANTS as (len(FRAME_VARIANTS), 4) PDQ words, hashed from a working copy
+    (as augment does for images: a crop's PDQ barely depends on the resolution it is taken at)."""
+    work = [augment.working_copy(rgb) for rgb in frames]
+    words = pdq.hash_batch([augment.apply(w, v) for w in work for v in FRAME_VARIANTS]).words
+    return list(words.reshape(len(frames), len(FRAME_VARIANTS), -1))
 
 
 # -- containers through FFmpeg (PyAV) --------------------------------------------------------------
@@ -207,7 +239,7 @@ def _hash_batch(batch: list[tuple[int, float, np.ndarray]]) -> Iterator[VideoFra
 
 def _hash_container(
     source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits, phases: int,
-    *, skip: bool = True,
+    enroll: bool = False, *, skip: bool = True,
 ) -> VideoHashes:
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
@@ -236,9 +268,9 @@ def _hash_container(
         state = {"decoded": 0, "complete": True}
         skip = skip and _skippable(container, stream, every)
         try:
-            frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state, skip)))
+            frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state, skip), enroll))
         except _Renumber:
-            return _hash_container(source, head, interval, limits, phases, skip=False)
+            return _hash_container(source, head, interval, limits, phases, enroll, skip=False)
         if state["decoded"] == 0:
             raise CorruptMedia("no frame could be decoded: the video data is corrupt or truncated")
         name = container.format.name.split(",")[0]
@@ -347,7 +379,8 @@ def _numbered_by_pts(container, stream, every: int, keep: set[int], fps: float) 
 # -- animated GIF and WebP through Pillow ----------------------------------------------------------
 
 
-def _hash_animation(source: bytes | str | os.PathLike[str], interval: float, limits: VideoLimits) -> VideoHashes:
+def _hash_animation(source: bytes | str | os.PathLike[str], interval: float, limits: VideoLimits,
+                    enroll: bool = False) -> VideoHashes:
     try:
         image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=("GIF", "WEBP"))
     except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted bytes is a corrupt input
@@ -357,7 +390,7 @@ def _hash_animation(source: bytes | str | os.PathLike[str], interval: float, lim
         raise TooManyPixels(f"frames are {width}x{height}; the limit is {limits.max_frame_pixels:,} pixels per frame")
     state = {"decoded": 0, "complete": True, "t": 0.0}
     fmt = (image.format or "GIF").lower()
-    frames = list(_hash_batches(_sample_animation(image, interval, limits, state)))
+    frames = list(_hash_batches(_sample_animation(image, interval, limits, state), enroll))
     if state["decoded"] == 0:
         raise CorruptMedia("no frame could be decoded from the animation")
     duration = state["t"]
