@@ -19,8 +19,8 @@ from index import db
 from index.live import LiveIndex
 
 index_app = typer.Typer(help="Build and inspect the match index and its snapshot.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def snapshot_dir() -> Path:

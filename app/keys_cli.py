@@ -18,8 +18,8 @@ from app.lists_cli import actor_name, open_store
 from index.store import NotFound
 
 keys_app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Role(str, Enum):

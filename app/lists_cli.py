@@ -26,8 +26,8 @@ from index.lists import InvalidList, parse_settings, parse_thresholds
 from index.store import Conflict, NotFound, Store
 
 lists_app = typer.Typer(help="Create, import, export and revoke hash lists.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class ImportFormat(str, Enum):

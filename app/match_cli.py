@@ -37,7 +37,7 @@ from index.store import NotFound
 from matcher.errors import MediaError
 from matcher.hashing import DEFAULT_OPTIONS, decode_for, hash_decoded
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def match_command(

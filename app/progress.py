@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class _RateColumn(ProgressColumn):

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from app.lists_cli import open_store
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def serve_command(
