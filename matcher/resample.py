@@ -66,6 +66,52 @@ def coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, int, int]:
     return weights, first, end
 
 
+# A tile: input columns [lo, hi) reach output columns [c0, c1), with these weights.
+Tile = tuple[int, int, int, int, np.ndarray]
+_CALL_COST = 80_000  # what one more matrix product costs, in multiply-adds (tuned on 0.2-12 MP images)
+_PARTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+
+
+@lru_cache(maxsize=4096)
+def _tiles(in_size: int, out_size: int, rows: int) -> list[Tile]:
+    """The horizontal pass of one size cut into tiles along the input, each multiplying only the output
+    columns its input columns reach. A 32-wide thumbnail's column reads ~6/32 of the row, so one dense
+    product does ~3x the work needed (measured: 512 x 512 1.08 -> 0.45 ms, 4000 x 3000 78 -> 30 ms).
+    Exact: the products and sums are integers below 2**53, so any grouping of the sum gives the same
+    value."""
+    cost = {p: _work(in_size, out_size, p) * rows + p * _CALL_COST for p in _PARTS if p <= in_size}
+    return _cut(in_size, out_size, min(cost, key=cost.__getitem__))
+
+
+def _work(in_size: int, out_size: int, parts: int) -> int:
+    return sum((hi - lo) * (c1 - c0) for lo, hi, c0, c1, _ in _cut(in_size, out_size, parts))
+
+
+@lru_cache(maxsize=4096)
+def _cut(in_size: int, out_size: int, parts: int) -> list[Tile]:
+    weights, _, _ = coefficients(in_size, out_size)
+    nonzero = weights != 0
+    used = nonzero.any(axis=0)
+    first = np.where(used, nonzero.argmax(axis=0), in_size)  # per output column
+    last = np.where(used, in_size - nonzero[::-1].argmax(axis=0), 0)
+    tiles = []
+    bounds = np.linspace(0, in_size, parts + 1).round().astype(int).tolist()
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        reached = np.flatnonzero((first < hi) & (last > lo))
+        if hi > lo and len(reached):
+            c0, c1 = int(reached[0]), int(reached[-1]) + 1
+            tiles.append((lo, hi, c0, c1, np.ascontiguousarray(weights[lo:hi, c0:c1])))
+    return tiles
+
+
+def _across(block: np.ndarray, tiles: list[Tile], columns: int) -> np.ndarray:
+    """block (rows, W) float64 times the stacked horizontal weights, tile by tile."""
+    acc = np.zeros((block.shape[0], columns), dtype=np.float64)
+    for lo, hi, c0, c1, weights in tiles:
+        acc[:, c0:c1] += block[:, lo:hi] @ weights
+    return acc
+
+
 def _round_clip(acc: np.ndarray) -> np.ndarray:
     """Pillow's clip8 of a fixed-point accumulator (which starts at one half)."""
     return np.clip(np.floor((acc + _HALF) / _ONE), 0, 255).astype(np.uint8)
@@ -80,12 +126,17 @@ def resize_many(grey: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarr
     row_hi = max((v[2] for v in vertical if v is not None), default=height)
     if any(v is None for v in vertical):
         row_lo, row_hi = 0, height
-    passes = [h[0] for h in horizontal if h is not None]
-    stacked = np.hstack(passes) if passes else np.zeros((width, 0))
-    across = np.empty((row_hi - row_lo, stacked.shape[1]), dtype=np.uint8)
+    tiles, columns = [], 0
+    for w, _ in sizes:
+        if w != width:
+            rows = min(row_hi - row_lo, _ROWS_PER_BLOCK)
+            tiles += [(lo, hi, columns + c0, columns + c1, k) for lo, hi, c0, c1, k in _tiles(width, w, rows)]
+            columns += w
+    across = np.empty((row_hi - row_lo, columns), dtype=np.uint8)
     for start in range(row_lo, row_hi, _ROWS_PER_BLOCK):
         stop = min(start + _ROWS_PER_BLOCK, row_hi)
-        across[start - row_lo : stop - row_lo] = _round_clip(grey[start:stop].astype(np.float64) @ stacked)
+        block = grey[start:stop].astype(np.float64)
+        across[start - row_lo : stop - row_lo] = _round_clip(_across(block, tiles, columns))
     out, col = [], 0
     for (w, _), hz, vt in zip(sizes, horizontal, vertical, strict=True):
         if hz is None:
