@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageSequence
 
 from matcher import augment, borders, pdq, sniff
@@ -53,6 +54,10 @@ __all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLim
 
 BATCH = 8
 MIN_QUALITY = 50
+# FFmpeg's decoder threading: slices only, as vPDQ configures it. Frame threading starts a thread
+# per core for every file and delays each frame by as many; on short files the start-up outweighs
+# the decoding, and on long ones it took no less wall time on 2 busy cores (bench/video.py).
+DECODE_THREADS = "SLICE"
 
 # Enrollment variants of a listed frame: central crops (see matcher.augment; a re-uploaded video is
 # cropped evenly far more often than from one side, and a frame has many neighbours that can carry
@@ -264,7 +269,7 @@ def _hash_container(
         fps = _frame_rate(stream)
         every = max(1, int(interval * fps))
         keep = {round(k * every / phases) for k in range(max(1, phases))}  # 0 is vPDQ's own grid
-        stream.thread_type = "AUTO"
+        stream.thread_type = DECODE_THREADS
         state = {"decoded": 0, "complete": True}
         skip = skip and _skippable(container, stream, every)
         try:
@@ -295,6 +300,9 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
 
 def _sample(container, stream, every: int, keep: set[int], fps: float, limits: VideoLimits, state: dict, skip: bool) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
     frames = _numbered_by_pts(container, stream, every, keep, fps) if skip else enumerate(container.decode(stream))
+    # One converter for the whole video (FFmpeg's scaler context is then set up once, not per frame),
+    # on the calling thread: per-call scaler threads cost more to start than a frame takes to convert.
+    converter = VideoReformatter()
     try:
         for number, frame in frames:
             state["decoded"] = number + 1
@@ -306,7 +314,8 @@ def _sample(container, stream, every: int, keep: set[int], fps: float, limits: V
                 raise TooManyPixels(f"a frame is {frame.width}x{frame.height}; the limit is {limits.max_frame_pixels:,} pixels")
             # vPDQ converts every stream with BT.601, whatever colour matrix it is tagged with; so do
             # we, or BT.709 (HD, phones) frames would sit up to 12 bits from the hashes lists carry.
-            rgb = frame.reformat(format="rgb24", interpolation="AREA", src_colorspace="ITU601").to_ndarray()
+            rgb = converter.reformat(frame, format="rgb24", interpolation="AREA", src_colorspace="ITU601",
+                                     threads=1).to_ndarray()
             yield number, number / fps, rgb
     except av.FFmpegError:
         # Damaged data after some good frames: keep what decoded, and say the hash is partial.
