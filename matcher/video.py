@@ -58,6 +58,10 @@ MIN_QUALITY = 50
 # per core for every file and delays each frame by as many; on short files the start-up outweighs
 # the decoding, and on long ones it took no less wall time on 2 busy cores (bench/video.py).
 DECODE_THREADS = "SLICE"
+# Bars may leave as little as this share of a frame's height or width inside: a 2.39:1 film padded
+# to a square keeps 42% of the height, one shown in a 9:16 portrait frame 24%. (Stills keep the
+# conservative half: matcher.borders.)
+MIN_INSIDE_BARS = 0.2
 
 # Enrollment variants of a listed frame: central crops (see matcher.augment; a re-uploaded video is
 # cropped evenly far more often than from one side, and a frame has many neighbours that can carry
@@ -221,7 +225,7 @@ def _hash_batches(samples: Iterator[tuple[int, float, np.ndarray]], enroll: bool
 
 def _hash_batch(batch: list[tuple[int, float, np.ndarray]], enroll: bool) -> Iterator[VideoFrame]:
     hashed = pdq.hash_batch_dihedral([rgb for _, _, rgb in batch])
-    inner = [borders.crop_content(rgb) for _, _, rgb in batch]
+    inner = [borders.crop_content(rgb, MIN_INSIDE_BARS) for _, _, rgb in batch]
     cropped = [c for c in inner if c is not None]
     content = iter(pdq.hash_batch_dihedral(cropped).words) if cropped else iter(())
     enrolled = _enrollment_variants([rgb for _, _, rgb in batch]) if enroll else [None] * len(batch)

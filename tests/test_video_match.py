@@ -141,3 +141,24 @@ def test_hashes_computed_elsewhere_match_images_and_video_frames(world, footage)
         match_signals({"nope": "00"}, ctx)
     with pytest.raises(ValueError, match="64 hex digits"):
         match_signals({"pdq": "abc"}, ctx)
+
+
+def test_a_wide_film_padded_to_a_square_matches(tmp_path, footage):
+    """Bars that leave under half the frame inside (a 2.35:1 clip padded to a square keeps 42%)."""
+    listed, _ = footage
+    wide = [np.ascontiguousarray(f[52:188]) for f in listed]  # 320x136
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    store.create_list("clips", owner="o", actor="t")
+    hashed = hash_video(encode(wide, 25))
+    frames = tuple(FrameHash(f.t, f.pdq, f.quality) for f in hashed.frames)
+    store.import_entries("clips", [RowResult(1, validate_record(EntryRecord("wide", kind="video", frames=frames)))],
+                         actor="t")
+    ctx = MatchContext(LiveIndex.open(store))
+
+    def square(frame):
+        out = np.zeros((320, 320, 3), np.uint8)
+        out[92:228] = frame
+        return out
+
+    matches = _video_matches(ctx, encode(wide, 25, transform=square))
+    assert matches and matches[0]["match"] and matches[0]["variant"].startswith("content_")
