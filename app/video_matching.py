@@ -20,16 +20,19 @@ from matcher.bits import hexes_to_words
 from matcher.video import VideoHashes, VideoLimits, hash_video
 
 MIRROR = pdq.DIHEDRAL_NAMES.index("flip_y")
-# Lists hold frames every second on vPDQ's grid; queries take that grid plus the frames midway, so an
-# identical copy lines up frame for frame, and a copy at another frame rate or trimmed off the grid
-# still has a frame within a quarter second of each listed one.
+# Lists hold frames every second on vPDQ's grid (denser for short clips: LISTING_MIN_FRAMES); queries
+# take that grid plus the frames midway, so an identical copy lines up frame for frame, and a copy at
+# another frame rate or trimmed off the grid still has a frame within a quarter second of each listed
+# one. Queries under a minute are sampled up to four times a second (QUERY_MIN_FRAMES): a short part
+# of a listed clip inside other footage then meets each listed frame within an eighth of a second.
 QUERY_PHASES = 2
+QUERY_MIN_FRAMES = 240
 CONTENT = 8  # variant numbers 8.. are the dihedral variants of the content inside bars
 
 
 def hash_query_video(source: bytes | str | os.PathLike[str], limits: VideoLimits | None = None) -> VideoHashes:
     """Hash a video for matching (denser sampling than for listing; see QUERY_PHASES)."""
-    return hash_video(source, phases=QUERY_PHASES, **({"limits": limits} if limits else {}))
+    return hash_video(source, phases=QUERY_PHASES, min_frames=QUERY_MIN_FRAMES, **({"limits": limits} if limits else {}))
 
 
 def variant_name(variant: int) -> str:

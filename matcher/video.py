@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import io
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ __all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLim
 
 BATCH = 8
 MIN_QUALITY = 50
+MAX_PHASES = 4  # samples per interval that `min_frames` may ask for
+# A clip hashed for a list gets at least this many frames (up to MAX_PHASES per interval, the vPDQ
+# grid's among them), so that a part of a short clip inside a compilation still holds several.
+LISTING_MIN_FRAMES = 16
 # FFmpeg's decoder threading: slices only, as vPDQ configures it. Frame threading starts a thread
 # per core for every file and delays each frame by as many; on short files the start-up outweighs
 # the decoding, and on long ones it took no less wall time on 2 busy cores (bench/video.py).
@@ -146,6 +151,7 @@ def hash_video(
     *,
     interval: float = 1.0,
     phases: int = 1,
+    min_frames: int = 0,
     limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
     collapse: bool = True,
     collapse_bits: int = 8,
@@ -156,6 +162,9 @@ def hash_video(
 
     `phases` > 1 also samples evenly between the vPDQ grid's frames (2: the grid plus the midpoints),
     for queries: a copy whose frames fall between the listed ones still has a frame close to each.
+    `min_frames` raises `phases` (up to MAX_PHASES) until a container video of its duration gives
+    that many samples: a short clip sampled once a second has too few frames for a part of it to be
+    recognised (30% of a 4 s clip holds one). The vPDQ grid's frames are always among those kept.
     `variants` computes each kept frame's enrollment variants (FRAME_VARIANTS), for listing.
     """
     if interval <= 0:
@@ -169,7 +178,7 @@ def hash_video(
     if _is_animated_image(head):
         hashes = _hash_animation(source, interval / max(1, phases), limits, variants)
     else:
-        hashes = _hash_container(source, head, interval, limits, phases, variants)
+        hashes = _hash_container(source, head, interval, limits, phases, variants, min_frames)
     frames = [f for f in hashes.frames if f.quality >= min_quality]
     if collapse:
         frames = _collapse(frames, collapse_bits)
@@ -248,7 +257,7 @@ def _enrollment_variants(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 def _hash_container(
     source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits, phases: int,
-    enroll: bool = False, *, skip: bool = True,
+    enroll: bool = False, min_frames: int = 0, *, skip: bool = True,
 ) -> VideoHashes:
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
@@ -272,6 +281,8 @@ def _hash_container(
             raise VideoTooLong(f"video lasts {duration:,.0f} s; the limit is {limits.max_seconds:,.0f} s")
         fps = _frame_rate(stream)
         every = max(1, int(interval * fps))
+        if min_frames and duration > 0:
+            phases = max(phases, min(MAX_PHASES, math.ceil(min_frames * interval / duration)))
         keep = {round(k * every / phases) for k in range(max(1, phases))}  # 0 is vPDQ's own grid
         stream.thread_type = DECODE_THREADS
         state = {"decoded": 0, "complete": True}
@@ -279,7 +290,7 @@ def _hash_container(
         try:
             frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state, skip), enroll))
         except _Renumber:
-            return _hash_container(source, head, interval, limits, phases, enroll, skip=False)
+            return _hash_container(source, head, interval, limits, phases, enroll, min_frames, skip=False)
         if state["decoded"] == 0:
             raise CorruptMedia("no frame could be decoded: the video data is corrupt or truncated")
         name = container.format.name.split(",")[0]

@@ -13,7 +13,7 @@ from index.live import LiveIndex
 from index.model import EntryRecord, FrameHash, RowResult
 from index.store import Store
 from index.validate import InvalidEntry, validate_record
-from matcher.video import FRAME_VARIANTS, hash_video
+from matcher.video import FRAME_VARIANTS, LISTING_MIN_FRAMES, MAX_PHASES, hash_video
 from tests.videos import encode, scenes
 
 HEX = "a5" * 32
@@ -92,3 +92,32 @@ def test_a_cropped_copy_matches_through_the_frame_variants(footage, tmp_path, va
     cropped = encode(listed, 25, transform=lambda f: f[dy : h - dy, dx : w - dx])
     found = [m for m in match_video_hashes(hash_query_video(cropped), ctx) if m["relation"] == "video" and m["match"]]
     assert bool(found) == variants  # without the variants the crop is missed: the test can fail
+
+
+def test_min_frames_samples_short_clips_denser_keeping_the_vpdq_grid(footage):
+    _, data = footage  # 10 s at 25 fps
+    grid = hash_video(data, collapse=False)
+    dense = hash_video(data, collapse=False, min_frames=LISTING_MIN_FRAMES)
+    assert len(grid.frames) == 10 and len(dense.frames) == 20  # two phases reach 16 frames
+    assert {f.pdq for f in grid.frames} <= {f.pdq for f in dense.frames}
+    assert len(hash_video(data, collapse=False, min_frames=1000).frames) == 10 * MAX_PHASES
+
+
+def test_part_of_a_short_listed_clip_inside_a_compilation_matches(photos, tmp_path):
+    """30% of a 4 s clip (1.2 s) between 8 s of unrelated footage: listed at one frame a second it
+    holds one listed frame, which decides nothing; listed as `takedown hash --variants` lists it, several."""
+    # A montage: a new shot every half second, so frames a second apart show different pictures.
+    shots = ("astronaut", "coffee", "chelsea", "rocket", "camera", "retina", "moon", "grass")
+    clip = scenes([photos[n] for n in shots], seconds_each=0.5, fps=25)
+    other = scenes([photos[n] for n in ("coins", "hubble_deep_field", "immunohistochemistry", "brick")],
+                   seconds_each=2, fps=25)
+    compilation = hash_query_video(encode(other[:100] + clip[35:65] + other[100:], 25))
+    found = {}
+    for listing in (False, True):
+        store = Store(f"sqlite:///{tmp_path / f'{listing}.db'}")
+        store.create_list("clips", owner="o", actor="t")
+        extra = {"variants": True, "min_frames": LISTING_MIN_FRAMES} if listing else {}
+        store.import_entries("clips", [RowResult(1, _record(hash_video(encode(clip, 25), **extra)))], actor="t")
+        matches = match_video_hashes(compilation, MatchContext(LiveIndex.open(store)))
+        found[listing] = any(m["relation"] == "video" and m["match"] for m in matches)
+    assert found == {False: False, True: True}
