@@ -78,10 +78,14 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
         names += [f"content_{n}" for n in pdq.DIHEDRAL_NAMES]
     # A picture that fills a third of a screenshot must be cut out to within a pixel or two: frames
     # are found on the same copy, which keeps at least QUERY_PIXELS / 4 pixels.
-    framed = framing.crop_pictures(base)[:MAX_FRAMED]
+    framed = [(f"framed_{n}", p) for n, p in enumerate(framing.crop_pictures(base)[:MAX_FRAMED])]
+    # Each picture without its own plain surround, to meet the entry's "extent" variant: padding in
+    # the background's colour is then no longer there to move the hash.
+    candidates = [("image", base)] + ([("content", inner)] if inner is not None else []) + framed
+    framed += [(f"{name}_extent{k or ''}", e) for name, p in candidates for k, e in enumerate(framing.extents(p))]
     if framed:
-        rows.append(pdq.hash_batch([p for picture in framed for p in (picture, np.ascontiguousarray(picture[:, ::-1]))]).words)
-        names += [f"framed_{n}{suffix}" for n in range(len(framed)) for suffix in ("", "_flip_y")]
+        rows.append(pdq.hash_batch([p for _, picture in framed for p in (picture, np.ascontiguousarray(picture[:, ::-1]))]).words)
+        names += [f"{name}{suffix}" for name, _ in framed for suffix in ("", "_flip_y")]
     regions = augment.region_hashes(base)
     keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
     rows.append(regions.words[keep])
@@ -116,26 +120,39 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
             if hit.signal in ("pdq", VARIANT):
                 match["variant"] = rows.names[hit.query]
         _name_enrolled_variants(infos, best, matches, rows.words)
-        matches += _region_matches(regional, rows)
+        matches += _region_matches(regional, rows, infos)
     return describe(ctx, weigh(matches), infos)
 
 
-def _region_matches(hits: list[Hit], rows: QueryRows) -> list[dict[str, object]]:
+def _region_matches(hits: list[Hit], rows: QueryRows, infos: Mapping[int, EntryInfo]) -> list[dict[str, object]]:
     """Entries that the query's halves match, with how many halves (two or more decide): the evidence
     for a copy with a sticker or a scribble over part of it. One half alone decides nothing: a half
-    picture is a small picture, and crops of unrelated photos of one scene can share one."""
-    by_entry: dict[int, dict[str, Hit]] = {}
+    picture is a small picture, and crops of unrelated photos of one scene can share one. A half that
+    hits within the list's threshold makes the entry a candidate; each of the query's halves then
+    counts when it lies within REGION_SUPPORT bits of the entry's same half (a sticker that reaches
+    just over the middle moves the half it touches a few bits past the threshold)."""
+    by_entry: dict[int, list[Hit]] = {}
     for hit in hits:
-        halves = by_entry.setdefault(hit.entry_id, {})
-        name = rows.names[hit.query]
-        if name not in halves or hit.distance < halves[name].distance:
-            halves[name] = hit
+        by_entry.setdefault(hit.entry_id, []).append(hit)
     out = []
-    for entry_id, halves in by_entry.items():
-        first = next(iter(halves.values()))
-        out.append({"entry_id": entry_id, "list_id": first.list_id, "relation": "image", "signal": "pdq_region",
-                    "distance": max(h.distance for h in halves.values()), "variant": "+".join(sorted(halves)),
-                    "regions": len(halves), "match": True})
+    for entry_id, found in by_entry.items():
+        agreeing = {rows.names[h.query] for h in found}  # within the list's threshold
+        agreeing |= {name for name, d in _same_halves(infos.get(entry_id), rows).items() if d <= REGION_SUPPORT}
+        out.append({"entry_id": entry_id, "list_id": found[0].list_id, "relation": "image", "signal": "pdq_region",
+                    "distance": min(h.distance for h in found), "variant": "+".join(sorted(agreeing)),
+                    "regions": len(agreeing), "match": True})
+    return out
+
+
+def _same_halves(info: EntryInfo | None, rows: QueryRows) -> dict[str, int]:
+    """Distance of each of the query's halves to the entry's enrolled half of the same name."""
+    variants = info.record.variants if info is not None else ()
+    out = {}
+    for k, name in enumerate(rows.names):
+        at = augment.VARIANT_NAMES.index(name) if name in augment.VARIANT_NAMES else len(variants)
+        if name.startswith(REGION) and at < len(variants):
+            stored = hexes_to_words([variants[at]], 256)[0]
+            out[name] = int(np.bitwise_count(stored ^ rows.words[k]).sum())
     return out
 
 
@@ -146,6 +163,7 @@ def _region_matches(hits: list[Hit], rows: QueryRows) -> list[dict[str, object]]
 # is reported, undecided.
 STRONG_SIGNALS = frozenset({"md5", "sha256", "pdq", "pdq_variant"})
 MIN_REGIONS = 2  # halves of the query that must agree on an entry (see _region_matches)
+REGION_SUPPORT = 44  # bits: a half this close to the entry's same half agrees, once one half has hit
 
 
 def weigh(matches: list[dict[str, object]]) -> list[dict[str, object]]:

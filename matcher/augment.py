@@ -12,7 +12,9 @@ horizontal structure): central crops every 1.5% per side up to 9%, crops from on
 to 10%, rotations every 1.5 degrees up to 4.5, so that any crop up to ~10%
 (per side, or from one side) and any rotation up to ~5 degrees lands within ~15-20 bits of a variant.
 Mirrored and rotated-by-90 copies are covered by querying every dihedral variant against these rows.
-The four halves (REGIONS) serve copies with something pasted over a part of the picture.
+The four halves (REGIONS) serve copies with something pasted over a part of the picture; "trimmed"
+(without the picture's own plain edge bands) and "extent" (only what differs from its plain surround)
+serve copies padded, letterboxed or captioned in the colour of the picture's own background.
 
 Each variant is a PDQ hash like any other: 256 bits from which the picture cannot be rebuilt, so a list
 still holds hashes only. Costs: `len(VARIANTS)` extra index rows per entry, and one PDQ per variant at
@@ -46,6 +48,7 @@ class Variant:
     crop: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     degrees: float = 0.0
     trim: bool = False  # cut the picture's own plain edge bands first (matcher.framing.band_box)
+    extent: bool = False  # keep only what differs from the picture's plain surround (matcher.framing.extent_box)
 
 
 def _sides() -> list[Variant]:
@@ -82,8 +85,13 @@ REGIONS: tuple[Variant, ...] = (
 # meme's band): a copy padded in the same colour cannot be told apart from those margins, so both
 # sides meet on the content, which the query side's framing candidates cut out the same way.
 TRIMMED = Variant("trimmed", trim=True)
+# Only what differs from the picture's plain surround (its bounding box): unlike band detection, which
+# asks what share of each line is background, this box does not move when padding makes the lines
+# longer, so a product shot padded to a square in its own white meets it (the query side takes the
+# extent of the image and of each framing candidate).
+EXTENT = Variant("extent", extent=True)
 
-VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS, TRIMMED)
+VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS, TRIMMED, EXTENT)
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
 
 
@@ -122,9 +130,9 @@ def reduced(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
 
 def apply(rgb: np.ndarray, variant: Variant) -> np.ndarray:
     """The variant's pixels: crop first, then rotate and keep the inner rectangle."""
-    if variant.trim:
-        box = framing.band_box(rgb)
-        rgb = rgb if box is None else rgb[box[0] : box[1], box[2] : box[3]]
+    box = framing.band_box(rgb) if variant.trim else framing.extent_box(rgb) if variant.extent else None
+    if box is not None:
+        rgb = rgb[box[0] : box[1], box[2] : box[3]]
     height, width = rgb.shape[:2]
     top, bottom, left, right = variant.crop
     out = rgb[round(height * top) : height - round(height * bottom), round(width * left) : width - round(width * right)]

@@ -29,6 +29,7 @@ TEXT_LINE = 0.25  # a line of a band with text on it keeps at least this share o
 EDGE_BLEND = 2  # lines at a band's outer edge that may be a blend of colours
 ANALYSIS_SIDE = 512  # the dense-area search runs on a copy this size; edges are then found at full size
 LIKE = 12  # how far (0-255, any channel) a pixel may be from the frame colour
+EXTENT_GAP = 0.015  # empty rows, as a share of the height, that set a caption's text apart from a picture
 
 
 def picture_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -176,6 +177,68 @@ def _run_like(lines: np.ndarray, colour: np.ndarray, text: float | None = None) 
         solid = np.flatnonzero(like[:run] >= FRAME_LINE)
         run = int(solid[-1]) + 1 if len(solid) else 0
     return run
+
+
+def extent_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The (top, bottom, left, right) bounding box of everything unlike the image's surround, when the
+    outermost lines are mostly one colour; else None.
+
+    For pictures on a plain background (a product on white, a logo on black, a page) this box is the
+    same before and after padding in that colour, whatever the amount: unlike band detection, which
+    asks how much of each line is background and so answers differently once padding makes the lines
+    longer. The enrollment variant "extent" is the listed picture inside this box."""
+    boxes = extent_boxes(rgb)
+    return boxes[0] if boxes else None
+
+
+def extent_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """`extent_box`, then the same box without its first and without its last stretch of rows when
+    empty rows set them apart (a caption's text above or below a picture on the same background).
+
+    Found on a copy of at most ANALYSIS_SIDE pixels a side, where lone specks (JPEG ringing, dust)
+    are opened away, and mapped back."""
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return []
+    scale = min(1.0, ANALYSIS_SIDE / max(height, width))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                                                  interpolation=cv2.INTER_AREA)
+    edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+    colour = np.median(edge, axis=0)
+    if _share_like(edge, colour) < FRAME_LINE:
+        return []
+    unlike = (np.abs(small.astype(np.int16) - colour.astype(np.int16)).max(axis=2) > LIKE).astype(np.uint8)
+    unlike = cv2.morphologyEx(unlike, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    stretches = _stretches(unlike.any(axis=1), max(2, round(EXTENT_GAP * small.shape[0])))
+    if not stretches:
+        return []
+    spans = [(stretches[0][0], stretches[-1][1])]
+    if len(stretches) > 1:
+        spans += [(stretches[1][0], stretches[-1][1]), (stretches[0][0], stretches[-2][1])]
+    out: list[tuple[int, int, int, int]] = []
+    for top, bottom in spans:
+        cols = np.flatnonzero(unlike[top:bottom].any(axis=0))
+        box = (max(0, int(top / scale)), min(height, int(np.ceil(bottom / scale))),
+               max(0, int(cols[0] / scale)), min(width, int(np.ceil((cols[-1] + 1) / scale))))
+        if box != (0, height, 0, width) and min(box[1] - box[0], box[3] - box[2]) >= MIN_SIDE // 2 and box not in out:
+            out.append(box)
+    return out
+
+
+def _stretches(full: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """[start, end) runs of True, runs closer than `gap` joined."""
+    index = np.flatnonzero(full)
+    if len(index) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(index) > gap)
+    starts = np.concatenate([[index[0]], index[breaks + 1]])
+    ends = np.concatenate([index[breaks], [index[-1]]]) + 1
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
+def extents(rgb: np.ndarray) -> list[np.ndarray]:
+    """The pixels inside each of `extent_boxes`."""
+    return [np.ascontiguousarray(rgb[t:b, l:r]) for t, b, l, r in extent_boxes(rgb)]
 
 
 def crop_pictures(rgb: np.ndarray) -> list[np.ndarray]:

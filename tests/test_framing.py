@@ -124,3 +124,69 @@ def test_a_document_padded_in_its_own_margin_colour_matches_through_the_trimmed_
     blob = encode(Image.fromarray(padded), "JPEG", quality=85)
     matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), ctx) if m["match"]]
     assert any(m.get("enrolled_variant") == "trimmed" for m in matches), matches
+
+
+def _on_white(photo: np.ndarray) -> np.ndarray:
+    """A cut-out on a plain white background, as product shots and stickers are: the photo inside an
+    ellipse, off-centre, with a margin of white all round."""
+    pic = Image.fromarray(photo).resize((360, 280))
+    canvas = Image.new("RGB", (520, 400), (255, 255, 255))
+    mask = Image.new("L", pic.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, *pic.size), fill=255)
+    canvas.paste(pic, (110, 40), mask)
+    return np.asarray(canvas)
+
+
+def _pad_white(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    out = np.full((height, width, 3), 255, np.uint8)
+    top, left = (height - rgb.shape[0]) // 2, (width - rgb.shape[1]) // 2
+    out[top : top + rgb.shape[0], left : left + rgb.shape[1]] = rgb
+    return out
+
+
+def test_the_extent_does_not_move_with_padding_in_the_background_colour(photos):
+    shot = _on_white(photos["chelsea"])
+    box = framing.extent_box(shot)
+    assert box is not None and abs(box[0] - 40) <= 2 and abs(box[1] - 320) <= 2 and abs(box[2] - 110) <= 2
+    for height, width in [(520, 520), (925, 520), (400, 711)]:
+        padded = _pad_white(shot, height, width)
+        top, left = (height - 400) // 2, (width - 520) // 2
+        found = framing.extent_box(padded)
+        assert found is not None
+        assert all(abs(a - b) <= 2 for a, b in zip(found, (box[0] + top, box[1] + top, box[2] + left, box[3] + left)))
+    assert framing.extent_box(photos["astronaut"]) is None  # no plain surround
+    assert framing.extent_box(np.full((200, 300, 3), 255, np.uint8)) is None  # nothing on it
+
+
+def test_a_caption_above_a_cut_out_is_left_out_of_one_extent(photos):
+    shot = Image.fromarray(_on_white(photos["chelsea"]))
+    captioned = Image.new("RGB", (520, 480), (255, 255, 255))
+    captioned.paste(shot, (0, 80))
+    ImageDraw.Draw(captioned).text((60, 20), "WHEN YOU SEE IT", font=ImageFont.load_default(size=40), fill=(0, 0, 0))
+    boxes = framing.extent_boxes(np.asarray(captioned))
+    assert boxes[0][0] < 40  # the first holds the caption...
+    assert any(abs(b[0] - 120) <= 2 and abs(b[2] - 110) <= 2 for b in boxes[1:])  # ...another only the cut-out
+
+
+@pytest.fixture(scope="module")
+def cut_out_ctx(photos, tmp_path_factory):
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('extent') / 'store.db'}")
+    store.create_list("l", owner="o", actor="t")
+    rows = []
+    for n, name in enumerate(("chelsea", "coffee", "rocket"), start=1):
+        blob = encode(Image.fromarray(_on_white(photos[name])), "PNG")
+        out = {**hash_image_bytes(blob, ENROLL_OPTIONS).to_dict(), "id": name}
+        rows.append(RowResult(n, validate_record(next(read_jsonl([json.dumps(out)])).record)))
+    store.import_entries("l", rows, actor="t")
+    return MatchContext(LiveIndex.open(store))
+
+
+@pytest.mark.parametrize("size", [(520, 520), (925, 520), (400, 711)])
+def test_cut_outs_padded_in_white_match_through_the_extent_variant(cut_out_ctx, photos, size):
+    for name in ("chelsea", "coffee", "rocket"):
+        blob = encode(Image.fromarray(_pad_white(_on_white(photos[name]), *size)), "JPEG", quality=85)
+        matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), cut_out_ctx) if m["match"]]
+        assert {m["external_id"] for m in matches} == {name}, (name, matches)
+    for name in ("astronaut", "camera"):  # not listed, same treatment
+        blob = encode(Image.fromarray(_pad_white(_on_white(photos[name]), *size)), "JPEG", quality=85)
+        assert decision(match_image(hash_image_bytes(blob), decode_image(blob), cut_out_ctx)) == "none", name
