@@ -128,7 +128,7 @@ def test_query_phases_add_the_midpoints_to_the_vpdq_grid(clip):
 def _full_decode(monkeypatch, data, **kwargs):
     """hash_video decoding and counting every frame (vPDQ's way), for comparison."""
     with monkeypatch.context() as m:
-        m.setattr(video, "_skippable", lambda *a: False)
+        m.setattr(video, "_decode_mode", lambda *a: "all")
         return hash_video(data, collapse=False, min_quality=0, **kwargs)
 
 
@@ -156,3 +156,17 @@ def test_variable_frame_rate_falls_back_to_counting_frames(photos, monkeypatch):
     times = [n / 25 if n < 75 else 3 + (n - 75) / 10 for n in range(len(frames))]
     data = encode(frames, 25, times=times)
     _same_frames(hash_video(data, collapse=False, min_quality=0), _full_decode(monkeypatch, data))
+
+
+def test_intra_only_video_decodes_only_the_sampled_frames(photos, monkeypatch):
+    frames = scenes([photos["astronaut"], photos["coffee"]], seconds_each=3, fps=25)
+    data = encode(frames, 25, fmt="avi", codec="mjpeg", pix_fmt="yuvj420p")
+    for phases in (1, 2):
+        _same_frames(hash_video(data, collapse=False, min_quality=0, phases=phases),
+                     _full_decode(monkeypatch, data, phases=phases))
+    decoded = []
+    with monkeypatch.context() as m:
+        real = video._numbered_intra
+        m.setattr(video, "_numbered_intra", lambda *a: (decoded.append(n) or (n, f) for n, f in real(*a)))
+        hash_video(data, collapse=False, min_quality=0)
+    assert decoded == [0, 25, 50, 75, 100, 125]  # 6 of 150 frames decoded

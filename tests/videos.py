@@ -29,7 +29,7 @@ def scenes(photos: Sequence[np.ndarray], seconds_each: float, fps: int, size: tu
 
 def encode(frames: Sequence[np.ndarray], fps: int, *, fmt: str = "mp4", codec: str = "libx264",
            crf: int = 23, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-           times: Sequence[float] | None = None) -> bytes:
+           times: Sequence[float] | None = None, pix_fmt: str = "yuv420p") -> bytes:
     """Encode RGB frames; `times` (seconds, one per frame) makes a variable-frame-rate file."""
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=fmt) as container:
@@ -38,7 +38,7 @@ def encode(frames: Sequence[np.ndarray], fps: int, *, fmt: str = "mp4", codec: s
             stream.codec_context.time_base = Fraction(1, 1000)
         first = transform(frames[0]) if transform else frames[0]
         stream.width, stream.height = first.shape[1] // 2 * 2, first.shape[0] // 2 * 2
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "veryfast"}
         for n, frame in enumerate(frames):
