@@ -20,7 +20,7 @@ from multiprocessing.context import BaseContext
 from matcher.errors import MediaError, MediaTooLarge
 from matcher.hashing import HashOptions, hash_image_bytes
 from matcher.media import is_gif_or_webp, media_kind
-from matcher.video import LISTING_MIN_FRAMES, hash_video
+from matcher.video import hash_video, hash_video_to_list
 
 CHUNK = 16
 Record = dict[str, object]
@@ -69,8 +69,8 @@ def hash_file(path: str, options: HashOptions) -> Record:
     try:
         kind, source = read_media(path, options)
         if kind == "video":
-            listing = {"variants": True, "min_frames": LISTING_MIN_FRAMES} if options.variants else {}
-            return {**head, **hash_video(source, limits=options.video_limits, **listing).to_dict()}
+            hasher = hash_video_to_list if options.variants else hash_video
+            return {**head, **hasher(source, limits=options.video_limits).to_dict()}
         return {**head, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
     except (MediaError, OSError) as exc:
         return {**head, **error_record(path, exc)}

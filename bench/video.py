@@ -10,10 +10,10 @@ What it measures, in one run:
    folder). Also the CPU seconds of each call (process time: all threads). Ratio: vPDQ's time / ours.
 2. Robustness. Every ORIGINAL developer video is enrolled as one entry of one list (SQLite store in a
    temporary folder; `Store.create_list` + `import_entries`, frames as `takedown hash --variants` lists
-   them: `hash_video(path, variants=True, min_frames=LISTING_MIN_FRAMES)`, i.e. vPDQ's frames at 1 fps,
-   more for clips under 16 s, each with its crop variants, plus the file's MD5/SHA-256; the index rows
-   and the hashing time this costs beside plain 1 fps hashing are reported), a `LiveIndex` is opened on it, and each original and each transformed
-   copy is queried with `match_video_hashes(hash_query_video(path), ctx)`. Copies are made with PyAV
+   them: `hash_video_to_list(path)`, i.e. vPDQ's frames at 1 fps, more for clips under 16 s, each with
+   its crop variants, plus the file's MD5/SHA-256; the index rows and the hashing time this costs
+   beside plain 1 fps hashing are reported), a `LiveIndex` is opened on it, and each original and each
+   transformed copy is queried with `match_video_hashes(hash_query_video(path), ctx)`. Copies are made with PyAV
    (decode, numpy/Pillow, libx264) in a temporary folder, each from the whole clip, resampled to a
    constant frame rate on the source's timestamps (what a re-encode to MP4 does to a variable-rate AVI):
      reencode_360p  scaled to 360 lines (small clips are scaled up), CRF 35
@@ -86,7 +86,7 @@ from index.model import EntryRecord, FrameHash, RowResult
 from index.store import Store
 from index.validate import validate_record
 from matcher.bits import hamming_many_to_many, hexes_to_words
-from matcher.video import LISTING_MIN_FRAMES, VideoHashes, hash_video
+from matcher.video import LISTING_MIN_FRAMES, VideoHashes, hash_video, hash_video_to_list
 
 try:
     import vpdq
@@ -682,7 +682,7 @@ def enroll(store_url: str, speeds: Sequence[Speed], sources: Sequence[Source]) -
         if plain.ours is None:
             notes.append(f"{src.name}: not enrolled (hashing failed)")
             continue
-        hashed, wall, _ = timed(lambda p=src.path: hash_video(p, variants=True, min_frames=LISTING_MIN_FRAMES))
+        hashed, wall, _ = timed(lambda p=src.path: hash_video_to_list(p))
         cost.seconds += wall  # type: ignore[operator]
         cost.plain_seconds += statistics.median(plain.ours_wall)
         cost.plain_frames += len(plain.ours.frames)
@@ -1080,7 +1080,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "## Robustness: does each copy find its own original?",
         "",
         f"N = {len(names)} developer videos, each enrolled as one entry as `takedown hash --variants` lists it",
-        f"(`hash_video(path, variants=True, min_frames={LISTING_MIN_FRAMES})` + MD5/SHA-256): "
+        f"(`hash_video_to_list`: at least {LISTING_MIN_FRAMES} frames, each with its crop variants, + MD5/SHA-256): "
         f"{enrolled.frames} frames ({enrolled.plain_frames} at plain 1 fps) and {enrolled.variant_rows} crop-variant rows, "
         f"so {enrolled.frames + enrolled.variant_rows} PDQ index rows where plain 1 fps listing has {enrolled.plain_frames} "
         f"({(enrolled.frames + enrolled.variant_rows) / max(1, enrolled.plain_frames):.1f}x); listing took "

@@ -51,7 +51,7 @@ from matcher.errors import (
     VideoTooLong,
 )
 
-__all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLimits", "hash_video"]
+__all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLimits", "hash_video", "hash_video_to_list"]
 
 BATCH = 8
 MIN_QUALITY = 50
@@ -186,6 +186,14 @@ def hash_video(
         format=hashes.format, width=hashes.width, height=hashes.height, duration=hashes.duration, fps=hashes.fps,
         frames=frames, md5=md5, sha256=sha256, decoded_frames=hashes.decoded_frames, complete=hashes.complete,
     )
+
+
+def hash_video_to_list(source: bytes | str | os.PathLike[str], *,
+                       limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> VideoHashes:
+    """A video hashed to go into a list (`takedown hash --variants`, media listed through the
+    service): vPDQ's frames, more for clips under LISTING_MIN_FRAMES seconds, each with its
+    enrollment variants."""
+    return hash_video(source, limits=limits, variants=True, min_frames=LISTING_MIN_FRAMES)
 
 
 def _digests(source: bytes | str | os.PathLike[str]) -> tuple[str, str, int]:

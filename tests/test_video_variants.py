@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from app.hashjob import hash_file
 from app.matching import MatchContext
 from app.video_matching import hash_query_video, match_video_hashes
 from index.formats import read_csv, read_jsonl, write_csv, write_jsonl
@@ -13,6 +14,7 @@ from index.live import LiveIndex
 from index.model import EntryRecord, FrameHash, RowResult
 from index.store import Store
 from index.validate import InvalidEntry, validate_record
+from matcher.hashing import HashOptions
 from matcher.video import FRAME_VARIANTS, LISTING_MIN_FRAMES, MAX_PHASES, hash_video
 from tests.videos import encode, scenes
 
@@ -121,3 +123,16 @@ def test_part_of_a_short_listed_clip_inside_a_compilation_matches(photos, tmp_pa
         matches = match_video_hashes(compilation, MatchContext(LiveIndex.open(store)))
         found[listing] = any(m["relation"] == "video" and m["match"] for m in matches)
     assert found == {False: False, True: True}
+
+
+def test_takedown_hash_variants_lists_videos_with_frame_variants(footage, tmp_path):
+    _, data = footage
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    plain = hash_file(str(path), HashOptions())
+    listed = hash_file(str(path), HashOptions(variants=True))
+    assert plain["kind"] == listed["kind"] == "video"
+    assert all("pdq_variants" not in f for f in plain["frames"])
+    assert all(len(f["pdq_variants"]) == len(FRAME_VARIANTS) for f in listed["frames"])
+    assert len(listed["frames"]) >= len(plain["frames"])  # a 10 s clip is sampled twice a second for a list
+    assert next(read_jsonl([json.dumps(listed)])).record.frames[0].variants == tuple(listed["frames"][0]["pdq_variants"])
