@@ -159,8 +159,8 @@ def _same_halves(info: EntryInfo | None, rows: QueryRows) -> dict[str, int]:
 # Evidence. PDQ (256 bits, the entry's own or an enrollment variant) and exact hashes are strong on
 # their own. A 64-bit hash of the imagehash family alone is not: on aligned face photos, different
 # people sit 3-8 dHash bits apart (bench/robustness.py: 8% of unrelated queries matched on dHash or
-# pHash alone). Two of them agreeing on one entry is corroborated evidence, worth a review; one alone
-# is reported, undecided.
+# pHash alone). Two of them agreeing on one entry, or one and a half of the picture (a PDQ region), is
+# corroborated evidence, worth a review; one alone is reported, undecided.
 STRONG_SIGNALS = frozenset({"md5", "sha256", "pdq", "pdq_variant"})
 MIN_REGIONS = 2  # halves of the query that must agree on an entry (see _region_matches)
 REGION_SUPPORT = 44  # bits: a half this close to the entry's same half agrees, once one half has hit
@@ -176,7 +176,7 @@ def weigh(matches: list[dict[str, object]]) -> list[dict[str, object]]:
         regions = max((int(m.get("regions", 0)) for m in group), default=0)  # type: ignore[call-overload]
         if signals & STRONG_SIGNALS or regions >= MIN_REGIONS:
             evidence = "strong"
-        elif len(signals - {"pdq_region"}) >= 2:
+        elif len(signals) >= 2:  # two 64-bit hashes, or one and a PDQ half
             evidence = "corroborated"
         else:
             evidence = "weak"

@@ -190,3 +190,44 @@ def test_cut_outs_padded_in_white_match_through_the_extent_variant(cut_out_ctx, 
     for name in ("astronaut", "camera"):  # not listed, same treatment
         blob = encode(Image.fromarray(_pad_white(_on_white(photos[name]), *size)), "JPEG", quality=85)
         assert decision(match_image(hash_image_bytes(blob), decode_image(blob), cut_out_ctx)) == "none", name
+
+
+def chat_screenshot(picture: np.ndarray) -> np.ndarray:
+    """A picture sent in a light-theme chat, screenshotted: header bar, a text bubble, the picture in
+    a tinted bubble with a timestamp line, a reply bar (a layout unlike social_post's)."""
+    screen = Image.new("RGB", (720, 1400), (229, 221, 213))
+    draw = ImageDraw.Draw(screen)
+    draw.rectangle((0, 0, 720, 140), fill=(0, 94, 84))
+    draw.text((140, 60), "Alex", font=ImageFont.load_default(size=30), fill="white")
+    draw.rounded_rectangle((30, 170, 420, 240), radius=16, fill=(255, 255, 255))
+    draw.text((50, 190), "did you see this??", font=ImageFont.load_default(size=26), fill=(20, 20, 20))
+    pic = Image.fromarray(picture)
+    pw = 500
+    ph = round(pic.height * pw / pic.width)
+    px, py = 720 - 40 - pw, 290
+    draw.rounded_rectangle((px - 8, py - 8, px + pw + 8, py + ph + 40), radius=16, fill=(220, 248, 198))
+    screen.paste(pic.resize((pw, ph), Image.Resampling.BICUBIC), (px, py))
+    draw.text((px + pw - 60, py + ph + 10), "21:07", font=ImageFont.load_default(size=18), fill=(100, 110, 100))
+    draw.rounded_rectangle((20, 1300, 610, 1370), radius=35, fill="white")
+    return np.asarray(screen)
+
+
+def test_a_cut_out_on_its_own_background_is_found_inside_a_chat_screenshot(cut_out_ctx, photos):
+    """Not dense in texture (most of it is plain white), the picture still stands apart from the chat."""
+    for name in ("chelsea", "coffee", "rocket"):
+        blob = encode(Image.fromarray(chat_screenshot(_on_white(photos[name]))), "JPEG", quality=85)
+        matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), cut_out_ctx) if m["match"]]
+        assert {m["external_id"] for m in matches} == {name}, (name, matches)
+    for name in ("astronaut", "camera"):
+        blob = encode(Image.fromarray(chat_screenshot(_on_white(photos[name]))), "JPEG", quality=85)
+        assert decision(match_image(hash_image_bytes(blob), decode_image(blob), cut_out_ctx)) == "none", name
+
+
+@pytest.mark.parametrize("size", [200, 150, 100])
+def test_a_band_edge_blended_by_resampling_is_cut_at_the_nearer_line(photos, size):
+    """Downscaled, the band's last line and the picture's first blend into one: on a thumbnail one
+    line more or less moves PDQ by 10+ bits, so the cut must land on the true edge."""
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        captioned = caption_band(np.asarray(Image.fromarray(photos[name]).resize((400, 320))), "top")
+        small = np.asarray(captioned.resize((size, size), Image.Resampling.BICUBIC))
+        assert framing.band_box(small) == (size // 5, size, 0, size), name

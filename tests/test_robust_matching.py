@@ -126,6 +126,10 @@ def test_a_64_bit_hash_alone_reports_but_does_not_decide():
     assert {m["evidence"] for m in two} == {"corroborated"} and all(m["match"] for m in two)
     strong = weigh([{"entry_id": 1, "signal": "dhash", "distance": 5}, {"entry_id": 1, "signal": "pdq", "distance": 20}])
     assert {m["evidence"] for m in strong} == {"strong"}
+    half = [{"entry_id": 1, "signal": "pdq_region", "distance": 8, "regions": 1}]
+    assert weigh(half)[0]["evidence"] == "weak"  # half a picture alone decides nothing
+    assert {m["evidence"] for m in weigh(half + [{"entry_id": 1, "signal": "dhash", "distance": 4}])} == {"corroborated"}
+    assert {m["evidence"] for m in weigh(half + [{"entry_id": 2, "signal": "dhash", "distance": 4}])} == {"weak"}
 
 
 def test_corroborated_evidence_asks_at_most_for_review(world, photos):
@@ -214,7 +218,9 @@ def test_copies_with_a_sticker_match_on_two_untouched_halves(world, photos, corn
         matches = _found(_match(world, _jpeg(_sticker(photos[name], corner))), name)
         found += bool(matches)
         region = [m for m in matches if m["signal"] == "pdq_region"]
-        assert not region or (region[0]["regions"] >= 2 and region[0]["evidence"] == "strong")
+        # two halves are strong evidence; one half with a 64-bit hash that agrees asks for a review
+        assert not region or (region[0]["regions"] >= 2 and region[0]["evidence"] == "strong") or (
+            region[0]["evidence"] == "corroborated" and region[0]["action"] == "review")
     # a picture whose clean halves are mostly sky has too little detail left to be sure of
     assert found >= len(LISTED) - 1
     for name in OTHERS:
