@@ -135,7 +135,7 @@ def build_target(
         hexes[signal].append(row.value)
         owners[signal].append(owner)
         times[signal].append(np.nan if row.t is None else row.t)
-        if row.t is not None:
+        if row.t is not None and row.signal != VARIANT:  # a listed frame's crop variants share its time
             frames[row.entry_id].append(row.t)
     target = ListTarget(list_id, name, action, thresholds, policy, np.array(list(entry_row), np.int64),
                         {e: sorted(ts) for e, ts in frames.items()}, entry_row)

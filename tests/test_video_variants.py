@@ -8,6 +8,7 @@ import pytest
 
 from app.hashjob import hash_file
 from app.matching import MatchContext
+from app.rescan import load_target
 from app.video_matching import hash_query_video, match_video_hashes
 from index.formats import read_csv, read_jsonl, write_csv, write_jsonl
 from index.live import LiveIndex
@@ -136,3 +137,14 @@ def test_takedown_hash_variants_lists_videos_with_frame_variants(footage, tmp_pa
     assert all(len(f["pdq_variants"]) == len(FRAME_VARIANTS) for f in listed["frames"])
     assert len(listed["frames"]) >= len(plain["frames"])  # a 10 s clip is sampled twice a second for a list
     assert next(read_jsonl([json.dumps(listed)])).record.frames[0].variants == tuple(listed["frames"][0]["pdq_variants"])
+
+
+def test_rescan_counts_each_listed_frame_once(footage, tmp_path):
+    _, data = footage
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_list("clips", owner="o", actor="t")
+    record = _record(hash_video(data, variants=True))
+    store.import_entries("clips", [RowResult(1, record)], actor="t")
+    target = load_target(store, "clips")
+    assert target.entry_frames[1] == [f.t for f in record.frames]  # not once per crop variant too
+    assert len(target.query_t["pdq"]) == len(record.frames) * (1 + len(FRAME_VARIANTS))
