@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from PIL import Image
 
 from index.live import Hit, LiveIndex
 from index.model import Action
@@ -51,10 +52,12 @@ class MatchContext:
 
 
 class QueryRows(NamedTuple):
-    """An image's PDQ query rows and what each one is (original, flip_y, content_rotate90, framed_0...)."""
+    """An image's PDQ query rows and what each one is (original, flip_y, content_rotate90, framed_0...),
+    and the pictures cut out of its frame (framed_0, image_extent, ...), as they are."""
 
     words: np.ndarray
     names: list[str]
+    pictures: list[tuple[str, np.ndarray]] = []
 
 
 def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
@@ -90,7 +93,7 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
     rows.append(regions.words[keep])
     names += [v.name for v, kept in zip(augment.REGIONS, keep, strict=True) if kept]
-    return QueryRows(np.concatenate(rows), names)
+    return QueryRows(np.concatenate(rows), names, framed)
 
 
 def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
@@ -102,7 +105,38 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     for name, value in hashes.signals.items():
         if name != "pdq":
             queries[name] = hexes_to_words([value.hex], len(value.hex) * 4)
-    return _image_matches(ctx, ctx.index.search(queries, list_ids=ctx.list_ids), rows)
+    framed = _picture_words(rows.pictures, [name for name in PICTURE_SIGNALS if name in queries])
+    for name, words in framed.items():
+        queries[name] = np.concatenate([queries[name], words])
+    hits = ctx.index.search(queries, list_ids=ctx.list_ids)
+    return _image_matches(ctx, _paired_picture_hits(hits, framed), rows)
+
+
+# The framed pictures are also hashed with these, which unlike PDQ barely move when a picture is
+# resampled: a text page or a fine pattern scaled by a few percent into a chat screenshot lands
+# 35-50 PDQ bits from itself but within 3 pHash/dHash bits.
+PICTURE_SIGNALS = ("phash", "dhash")
+
+
+def _picture_words(pictures: list[tuple[str, np.ndarray]], signals: list[str]) -> dict[str, np.ndarray]:
+    """The 64-bit hashes (by signal name) of each framed picture, in `pictures` order."""
+    if not pictures or len(signals) < len(PICTURE_SIGNALS):
+        return {}
+    decoded = [DecodedImage(Image.fromarray(picture), "RGB") for _, picture in pictures]
+    return {name: SIGNAL_TYPES[name].words(decoded) for name in signals}  # type: ignore[attr-defined]
+
+
+def _paired_picture_hits(hits: list[Hit], framed: Mapping[str, np.ndarray]) -> list[Hit]:
+    """Keep a framed picture's 64-bit hits only where all of PICTURE_SIGNALS of that one picture hit
+    one entry: one 64-bit hash of a cut-out is too weak alone, and many cut-outs give it many tries."""
+    if not framed:
+        return hits
+    own = [h for h in hits if h.signal not in framed or h.query == 0]
+    cut = [h for h in hits if h.signal in framed and h.query > 0]
+    agreeing: dict[tuple[int, int], set[str]] = {}
+    for h in cut:
+        agreeing.setdefault((h.entry_id, h.query), set()).add(h.signal)
+    return own + [h for h in cut if len(agreeing[(h.entry_id, h.query)]) == len(framed)]
 
 
 def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -> list[dict[str, object]]:
@@ -119,6 +153,8 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
         for hit, match in zip(best, matches, strict=True):
             if hit.signal in ("pdq", VARIANT):
                 match["variant"] = rows.names[hit.query]
+            elif hit.signal in PICTURE_SIGNALS and hit.query > 0:
+                match["variant"] = rows.pictures[hit.query - 1][0]
         _name_enrolled_variants(infos, best, matches, rows.words)
         matches += _region_matches(regional, rows, infos)
     return describe(ctx, weigh(matches), infos)

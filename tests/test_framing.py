@@ -231,3 +231,33 @@ def test_a_band_edge_blended_by_resampling_is_cut_at_the_nearer_line(photos, siz
         captioned = caption_band(np.asarray(Image.fromarray(photos[name]).resize((400, 320))), "top")
         small = np.asarray(captioned.resize((size, size), Image.Resampling.BICUBIC))
         assert framing.band_box(small) == (size // 5, size, 0, size), name
+
+
+def _faint(photo: np.ndarray) -> np.ndarray:
+    """The photo at 4% contrast on a grey ramp: PDQ's quality is near 0, so a list keeps only its
+    64-bit hashes (and digests), as ThreatExchange's PDQ signal drops quality below 50."""
+    yy, xx = np.mgrid[0:400, 0:600]
+    a = np.asarray(Image.fromarray(photo).convert("RGB").resize((600, 400))).astype(np.float64)
+    return np.clip(150 + (a - a.mean()) * 0.04 + xx[..., None] * 0.02, 0, 255).astype(np.uint8)
+
+
+def test_a_picture_listed_without_pdq_is_found_in_a_chat_screenshot_for_review(photos, tmp_path):
+    """The cut-out's pHash and dHash both agree with the entry's: corroborated evidence, a review."""
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.create_list("l", owner="o", actor="t")
+    rows = []
+    for n, name in enumerate(("chelsea", "coins"), start=1):
+        out = {**hash_image_bytes(encode(Image.fromarray(_faint(photos[name])), "PNG"), ENROLL_OPTIONS).to_dict(),
+               "id": name}
+        rows.append(RowResult(n, validate_record(next(read_jsonl([json.dumps(out)])).record)))
+    store.import_entries("l", rows, actor="t")
+    ctx = MatchContext(LiveIndex.open(store))
+    for name in ("chelsea", "coins"):
+        blob = encode(Image.fromarray(chat_screenshot(_faint(photos[name]))), "PNG")
+        matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), ctx) if m["match"]]
+        assert {m["external_id"] for m in matches} == {name}, matches
+        assert {m["signal"] for m in matches} == {"phash", "dhash"} and {m["action"] for m in matches} == {"review"}
+        assert all(str(m["variant"]).startswith("framed_") for m in matches)
+    for name in ("camera", "moon"):
+        blob = encode(Image.fromarray(chat_screenshot(_faint(photos[name]))), "PNG")
+        assert decision(match_image(hash_image_bytes(blob), decode_image(blob), ctx)) == "none", name
