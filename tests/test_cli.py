@@ -146,8 +146,10 @@ def test_variants_for_listing(tree):
     run = takedown("hash", str(tree / "a.jpg"), "--variants")
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
-    # every edit moves the hash; "trimmed" (the last) equals the image itself when it has no plain margin
-    assert len(record["pdq_variants"]) == len(VARIANTS) and record["pdq"] not in record["pdq_variants"][:-1]
+    # every edit moves the hash; "trimmed" and "extent" equal the image itself when it has no plain margin
+    assert len(record["pdq_variants"]) == len(VARIANTS)
+    edits = [h for v, h in zip(VARIANTS, record["pdq_variants"], strict=True) if v.name not in ("trimmed", "extent")]
+    assert len(edits) == len(VARIANTS) - 2 and record["pdq"] not in edits
     plain = json.loads(takedown("hash", str(tree / "a.jpg")).stdout)
     assert "pdq_variants" not in plain and plain["pdq"] == record["pdq"]
     refused = takedown("hash", str(tree / "a.jpg"), "--variants", "--signals", "md5")
