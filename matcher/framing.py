@@ -1,5 +1,5 @@
 """Finding the picture inside a frame: a screenshot of a chat app, a meme caption band, padding of any
-colour or shape. The query is then hashed as it is AND as the picture found, so the frame's pixels do
+colour or shape, a blurred copy of the picture behind it. The query is then hashed as it is AND as the picture found, so the frame's pixels do
 not move the hash (a photo inside a chat screenshot is 100+ PDQ bits from itself; cropped out, 10-30).
 
 Frames are made of flat areas (status bars, backgrounds, bubbles, bands, bars) and sparse text; a
@@ -30,6 +30,9 @@ TEXT_LINE = 0.25  # a line of a band with text on it keeps at least this share o
 EDGE_BLEND = 2  # lines at a band's outer edge that may be a blend of colours
 ANALYSIS_SIDE = 512  # the dense-area search runs on a copy this size; edges are then found at full size
 LIKE = 12  # how far (0-255, any channel) a pixel may be from the frame colour
+SEAM_JUMP = 12  # grey levels: a pixel crosses a seam when the next line differs by more
+SEAM_SHARE = 0.6  # share of a line's pixels that must cross it for a seam
+SEAM_REACH = 0.45  # seams are looked for in this share of the rows from each edge
 EXTENT_GAP = 0.015  # empty rows, as a share of the height, that set a caption's text apart from a picture
 
 
@@ -276,11 +279,48 @@ def extents(rgb: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(rgb[t:b, l:r]) for t, b, l, r in extent_boxes(rgb)]
 
 
+def seam_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The picture between two straight seams across the whole image, top and bottom (or left and
+    right): a picture laid over a blurred, enlarged copy of itself (the portrait format of stories
+    and reels) has no plain band to cut, but its edges cross the image as lines along which nearly
+    every pixel jumps. Each seam is found on a reduced copy, then placed at full size."""
+    height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return []
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.int16)
+    out = []
+    for lines, transpose in ((grey, False), (grey.T, True)):
+        top, bottom = _seam(lines, 0), _seam(lines, 1)
+        if top is None or bottom is None:
+            continue
+        box = (0, height, top, bottom) if transpose else (top, bottom, 0, width)
+        if _plausible(box, height, width):
+            out.append(box)
+    return out
+
+
+def _seam(grey: np.ndarray, side: int) -> int | None:
+    """The line (row index) where the strongest seam in the first (side 0) or last (side 1) part of
+    the rows begins the picture, or None."""
+    n = grey.shape[0]
+    share = (np.abs(np.diff(grey, axis=0)) > SEAM_JUMP).mean(axis=1)  # share[r]: between rows r and r + 1
+    lo, hi = (int(MIN_BAND * n), int(SEAM_REACH * n)) if side == 0 else (int((1 - SEAM_REACH) * n), n - 1 - int(MIN_BAND * n))
+    if hi <= lo:
+        return None
+    r = lo + int(np.argmax(share[lo:hi]))
+    # The jump must stand out from the lines around it: a textured picture jumps everywhere.
+    around = np.median(share[max(0, r - 8) : r + 9])
+    if share[r] < SEAM_SHARE or share[r] - around < SEAM_SHARE / 2:
+        return None
+    return r + 1
+
+
 def crop_pictures(rgb: np.ndarray) -> list[np.ndarray]:
-    """The candidate pictures inside the image's frame: inside edge bands (band_box), then the
-    largest textured area (picture_boxes); duplicates dropped."""
-    if not _has_plain_edge(rgb):
-        return []  # every frame this looks for touches an edge with a plain line: most photos stop here
-    boxes = band_boxes(rgb)
-    boxes += [b for b in picture_boxes(rgb) if b not in boxes]
+    """The candidate pictures inside the image's frame: between seams (seam_boxes), inside edge bands
+    (band_boxes), then the largest textured or distinct area (picture_boxes); duplicates dropped."""
+    boxes = seam_boxes(rgb)
+    # Every other frame this looks for touches an edge with a plain line: most photos stop here.
+    if _has_plain_edge(rgb):
+        boxes += [b for b in band_boxes(rgb) if b not in boxes]
+        boxes += [b for b in picture_boxes(rgb) if b not in boxes]
     return [np.ascontiguousarray(rgb[t:b, l:r]) for t, b, l, r in boxes]

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from app.matching import MatchContext, decision, match_image
 from index.formats import read_jsonl
@@ -58,6 +58,18 @@ def padded_on_one_side(photo: np.ndarray) -> Image.Image:
     return canvas
 
 
+def story(photo: np.ndarray) -> Image.Image:
+    """A 9:16 story: the photo across the middle of a darkened, blurred, enlarged copy of itself."""
+    pic = Image.fromarray(photo)
+    w, h = pic.size
+    height = round(w * 16 / 9)
+    back = pic.resize((round(w * height / h), height), Image.Resampling.BILINEAR)
+    back = back.crop(((back.width - w) // 2, 0, (back.width - w) // 2 + w, height))
+    back = back.filter(ImageFilter.GaussianBlur(radius=w / 25)).point(lambda v: int(v * 0.6))
+    back.paste(pic, (0, (height - h) // 2))
+    return back
+
+
 @pytest.fixture(scope="module")
 def ctx(photos, tmp_path_factory):
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('framing') / 'store.db'}")
@@ -71,7 +83,7 @@ def ctx(photos, tmp_path_factory):
 
 
 @pytest.mark.parametrize("frame", [social_post, lambda p: caption_band(p, "top"), lambda p: caption_band(p, "bottom"),
-                                   padded_on_one_side])
+                                   padded_on_one_side, story])
 def test_framed_copies_match_their_entry(ctx, photos, frame):
     for name in LISTED:
         blob = encode(frame(photos[name]), "JPEG", quality=85)
@@ -82,7 +94,7 @@ def test_framed_copies_match_their_entry(ctx, photos, frame):
 
 def test_framed_unlisted_photos_match_nothing(ctx, photos):
     for name in ("camera", "coins", "hubble_deep_field", "brick"):
-        for frame in (social_post, lambda p: caption_band(p, "top")):
+        for frame in (social_post, lambda p: caption_band(p, "top"), story):
             blob = encode(frame(photos[name]), "JPEG", quality=85)
             assert decision(match_image(hash_image_bytes(blob), decode_image(blob), ctx)) == "none"
 
