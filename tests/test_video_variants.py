@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from test_api_support import api, create_list  # noqa: F401  (the service fixture)
 
 from app.hashjob import hash_file
 from app.matching import MatchContext
@@ -148,3 +149,13 @@ def test_rescan_counts_each_listed_frame_once(footage, tmp_path):
     target = load_target(store, "clips")
     assert target.entry_frames[1] == [f.t for f in record.frames]  # not once per crop variant too
     assert len(target.query_t["pdq"]) == len(record.frames) * (1 + len(FRAME_VARIANTS))
+
+
+def test_a_video_listed_through_the_service_gets_frame_variants(api, footage):
+    _, data = footage
+    create_list(api, "clips")
+    r = api.client.post("/v1/lists/clips/entries/media", files={"file": ("c.mp4", data, "video/mp4")},
+                        data={"external_id": "CLIP"}, headers=api.h("curator"))
+    assert r.status_code == 201, r.text
+    stored = next(iter(api.store.entries_by_id([1]).values())).record
+    assert stored.frames and all(len(f.variants) == len(FRAME_VARIANTS) for f in stored.frames)
