@@ -72,36 +72,49 @@ _CALL_COST = 80_000  # what one more matrix product costs, in multiply-adds (tun
 _PARTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
-@lru_cache(maxsize=4096)
-def _tiles(in_size: int, out_size: int, rows: int) -> list[Tile]:
-    """The horizontal pass of one size cut into tiles along the input, each multiplying only the output
-    columns its input columns reach. A 32-wide thumbnail's column reads ~6/32 of the row, so one dense
-    product does ~3x the work needed (measured: 512 x 512 1.08 -> 0.45 ms, 4000 x 3000 78 -> 30 ms).
-    Exact: the products and sums are integers below 2**53, so any grouping of the sum gives the same
-    value."""
-    cost = {p: _work(in_size, out_size, p) * rows + p * _CALL_COST for p in _PARTS if p <= in_size}
-    return _cut(in_size, out_size, min(cost, key=cost.__getitem__))
-
-
-def _work(in_size: int, out_size: int, parts: int) -> int:
-    return sum((hi - lo) * (c1 - c0) for lo, hi, c0, c1, _ in _cut(in_size, out_size, parts))
-
-
-@lru_cache(maxsize=4096)
-def _cut(in_size: int, out_size: int, parts: int) -> list[Tile]:
+@lru_cache(maxsize=128)  # a tile set is ~40 kB for a 512 px wide image, ~250 kB for 4000 px
+def _tiles(in_size: int, out_size: int, parts: int) -> list[Tile]:
+    """The horizontal pass of one size cut into `parts` tiles along the input, each multiplying only
+    the output columns its input columns reach. A 32-wide thumbnail's column reads ~6/32 of the row, so
+    one dense product does ~3x the work needed (measured: 512 x 512 1.08 -> 0.45 ms, 4000 x 3000
+    78 -> 30 ms). Exact: the products and sums are integers below 2**53, so any grouping of the sum
+    gives the same value."""
     weights, _, _ = coefficients(in_size, out_size)
-    nonzero = weights != 0
-    used = nonzero.any(axis=0)
-    first = np.where(used, nonzero.argmax(axis=0), in_size)  # per output column
-    last = np.where(used, in_size - nonzero[::-1].argmax(axis=0), 0)
     tiles = []
-    bounds = np.linspace(0, in_size, parts + 1).round().astype(int).tolist()
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi, c0, c1 in _bounds(in_size, out_size, parts):
+        tiles.append((lo, hi, c0, c1, np.ascontiguousarray(weights[lo:hi, c0:c1])))
+    return tiles
+
+
+@lru_cache(maxsize=4096)
+def _parts(in_size: int, out_size: int, rows: int) -> int:
+    """How many tiles make the cheapest horizontal pass for `rows` rows at a time."""
+    cost = {p: rows * sum((hi - lo) * (c1 - c0) for lo, hi, c0, c1 in _bounds(in_size, out_size, p))
+            + p * _CALL_COST for p in _PARTS if p <= in_size}
+    return min(cost, key=cost.__getitem__)
+
+
+@lru_cache(maxsize=4096)
+def _bounds(in_size: int, out_size: int, parts: int) -> tuple[tuple[int, int, int, int], ...]:
+    """(lo, hi, c0, c1) of each tile: input columns [lo, hi) reach output columns [c0, c1)."""
+    first, last = _reach(in_size, out_size)
+    out = []
+    cuts = np.linspace(0, in_size, parts + 1).round().astype(int).tolist()
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         reached = np.flatnonzero((first < hi) & (last > lo))
         if hi > lo and len(reached):
-            c0, c1 = int(reached[0]), int(reached[-1]) + 1
-            tiles.append((lo, hi, c0, c1, np.ascontiguousarray(weights[lo:hi, c0:c1])))
-    return tiles
+            out.append((lo, hi, int(reached[0]), int(reached[-1]) + 1))
+    return tuple(out)
+
+
+@lru_cache(maxsize=2048)
+def _reach(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output column, the first input column it reads and one past the last."""
+    nonzero = coefficients(in_size, out_size)[0] != 0
+    used = nonzero.any(axis=0)
+    first = np.where(used, nonzero.argmax(axis=0), in_size)
+    last = np.where(used, in_size - nonzero[::-1].argmax(axis=0), 0)
+    return first, last
 
 
 def _across(block: np.ndarray, tiles: list[Tile], columns: int) -> np.ndarray:
@@ -129,8 +142,9 @@ def resize_many(grey: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarr
     tiles, columns = [], 0
     for w, _ in sizes:
         if w != width:
-            rows = min(row_hi - row_lo, _ROWS_PER_BLOCK)
-            tiles += [(lo, hi, columns + c0, columns + c1, k) for lo, hi, c0, c1, k in _tiles(width, w, rows)]
+            parts = _parts(width, w, min(row_hi - row_lo, _ROWS_PER_BLOCK))
+            tiles += [(lo, hi, columns + c0, columns + c1, k)
+                      for lo, hi, c0, c1, k in _tiles(width, w, parts)]
             columns += w
     across = np.empty((row_hi - row_lo, columns), dtype=np.uint8)
     for start in range(row_lo, row_hi, _ROWS_PER_BLOCK):
