@@ -89,6 +89,8 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     if framed:
         rows.append(pdq.hash_batch([p for _, picture in framed for p in (picture, np.ascontiguousarray(picture[:, ::-1]))]).words)
         names += [f"{name}{suffix}" for name, _ in framed for suffix in ("", "_flip_y")]
+    rows.append(pdq.hash_batch([augment.value(base)]).words)  # meets the entries' "value" variant
+    names.append("value")
     regions = augment.region_hashes(base)
     keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
     rows.append(regions.words[keep])
@@ -145,7 +147,7 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
         in_region = [h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION) for h in hits]
         regional = [h for h, region in zip(hits, in_region, strict=True) if region]
         hits = [h for h, region in zip(hits, in_region, strict=True) if not region]
-    frames = {id(h) for h in screenshots(h for h in hits if h.signal == "pdq")}
+    frames = {id(h) for h in screenshots(h for h in hits if h.signal in ("pdq", VARIANT))}
     best = best_per_entry(hits)
     matches = [image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
     infos = ctx.index.store.entries_by_id({h.entry_id for h in best} | {h.entry_id for h in regional})

@@ -49,6 +49,7 @@ class Variant:
     degrees: float = 0.0
     trim: bool = False  # cut the picture's own plain edge bands first (matcher.framing.band_box)
     extent: bool = False  # keep only what differs from the picture's plain surround (matcher.framing.extent_box)
+    value: bool = False  # grey levels = the brightest channel of each pixel (see VALUE)
 
 
 def _sides() -> list[Variant]:
@@ -91,7 +92,12 @@ TRIMMED = Variant("trimmed", trim=True)
 # extent of the image and of each framing candidate).
 EXTENT = Variant("extent", extent=True)
 
-VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS, TRIMMED, EXTENT)
+# The picture's brightest channel as grey levels: turning the hue round the colour wheel (HSV or HSL,
+# as photo apps and filters do) keeps each pixel's brightest and dimmest channel and only changes which
+# one it is, while the luminance PDQ reads can move 30-60 bits (a red apple turned yellow). See value().
+VALUE = Variant("value", value=True)
+
+VARIANTS: tuple[Variant, ...] = (*_centres(), *_sides(), *_rotations(), *REGIONS, TRIMMED, EXTENT, VALUE)
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
 
 
@@ -128,8 +134,16 @@ def reduced(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
     return cv2.resize(rgb[: size[1] * factor, : size[0] * factor], size, interpolation=cv2.INTER_AREA)
 
 
+def value(rgb: np.ndarray) -> np.ndarray:
+    """The brightest channel of each pixel, as an RGB grey image (what PDQ then reads as luminance)."""
+    brightest = rgb.max(axis=2)
+    return np.ascontiguousarray(np.repeat(brightest[:, :, None], 3, axis=2))
+
+
 def apply(rgb: np.ndarray, variant: Variant) -> np.ndarray:
     """The variant's pixels: crop first, then rotate and keep the inner rectangle."""
+    if variant.value:
+        return value(rgb)
     box = framing.band_box(rgb) if variant.trim else framing.extent_box(rgb) if variant.extent else None
     if box is not None:
         rgb = rgb[box[0] : box[1], box[2] : box[3]]

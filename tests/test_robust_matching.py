@@ -225,3 +225,20 @@ def test_copies_with_a_sticker_match_on_two_untouched_halves(world, photos, corn
     assert found >= len(LISTED) - 1
     for name in OTHERS:
         assert decision(_match(world, _jpeg(_sticker(photos[name], corner)))) == "none", name
+
+
+def _hue_turned(pixels: np.ndarray, shift: int) -> np.ndarray:
+    hsv = np.asarray(Image.fromarray(pixels).convert("HSV")).copy()
+    hsv[..., 0] = (hsv[..., 0].astype(np.int16) + shift) % 256
+    return np.asarray(Image.fromarray(hsv, "HSV").convert("RGB"))
+
+
+@pytest.mark.parametrize("shift", [40, 128])
+def test_hue_turned_copies_match_through_the_brightest_channel(world, photos, shift):
+    """Turning the hue keeps each pixel's brightest channel: the 'value' variant does not move,
+    where coffee's luminance PDQ moves past 31 bits at 40/256 of a turn."""
+    for name in LISTED:
+        matches = _found(_match(world, _jpeg(_hue_turned(photos[name], shift), 90)), name)
+        assert any(m["signal"] == "pdq_variant" and m["variant"] == "value" for m in matches), (name, matches)
+    for name in OTHERS:
+        assert decision(_match(world, _jpeg(_hue_turned(photos[name], shift), 90))) == "none", name
