@@ -97,8 +97,10 @@ def hash_command(
     ] = False,
     variants: Annotated[
         bool,
-        typer.Option("--variants", help="For files that go into a hash list: also the PDQ of cropped, slightly "
-                     "turned and half copies (pdq_variants), so that edited re-shares match."),
+        typer.Option("--variants", help="For files that go into a hash list: also the PDQ of edited copies "
+                     "(pdq_variants): for images cropped, slightly turned, half, trimmed and hue-proof ones; for "
+                     "videos central crops of each frame, and denser frames in short clips. Edited re-shares "
+                     "then match."),
     ] = False,
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.", min=1)] = DecodeLimits.max_bytes,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this.", min=1)] = DecodeLimits.max_pixels,

@@ -53,7 +53,7 @@ class MatchContext:
 
 class QueryRows(NamedTuple):
     """An image's PDQ query rows and what each one is (original, flip_y, content_rotate90, framed_0...),
-    and the pictures cut out of its frame (framed_0, image_extent, ...), as they are."""
+    and the pictures its 64-bit hashes are also taken of (flip_y, framed_0, image_extent, ...)."""
 
     words: np.ndarray
     names: list[str]
@@ -95,7 +95,10 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
     rows.append(regions.words[keep])
     names += [v.name for v, kept in zip(augment.REGIONS, keep, strict=True) if kept]
-    return QueryRows(np.concatenate(rows), names, framed)
+    # The 64-bit hashes are taken of the framed pictures, and of the image mirrored: a listed picture
+    # too flat for PDQ (quality < 50 is left out at import) has only those to be found by.
+    pictures = [("flip_y", np.ascontiguousarray(base[:, ::-1])), *framed]
+    return QueryRows(np.concatenate(rows), names, pictures)
 
 
 def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
@@ -114,9 +117,9 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     return _image_matches(ctx, _paired_picture_hits(hits, framed), rows)
 
 
-# The framed pictures are also hashed with these, which unlike PDQ barely move when a picture is
-# resampled: a text page or a fine pattern scaled by a few percent into a chat screenshot lands
-# 35-50 PDQ bits from itself but within 3 pHash/dHash bits.
+# The framed pictures (and the mirrored image) are also hashed with these, which unlike PDQ barely
+# move when a picture is resampled: a text page or a fine pattern scaled by a few percent into a chat
+# screenshot lands 35-50 PDQ bits from itself but within 3 pHash/dHash bits.
 PICTURE_SIGNALS = ("phash", "dhash")
 
 

@@ -270,6 +270,10 @@ def test_a_picture_listed_without_pdq_is_found_in_a_chat_screenshot_for_review(p
         assert {m["external_id"] for m in matches} == {name}, matches
         assert {m["signal"] for m in matches} == {"phash", "dhash"} and {m["action"] for m in matches} == {"review"}
         assert all(str(m["variant"]).startswith("framed_") for m in matches)
+        # mirrored, the image's own 64-bit hashes miss; those of its mirror image agree
+        blob = encode(Image.fromarray(np.ascontiguousarray(_faint(photos[name])[:, ::-1])), "PNG")
+        matches = [m for m in match_image(hash_image_bytes(blob), decode_image(blob), ctx) if m["match"]]
+        assert {(m["external_id"], m["variant"], m["action"]) for m in matches} == {(name, "flip_y", "review")}, matches
     for name in ("camera", "moon"):
         blob = encode(Image.fromarray(chat_screenshot(_faint(photos[name]))), "PNG")
         assert decision(match_image(hash_image_bytes(blob), decode_image(blob), ctx)) == "none", name
