@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
 
 from matcher.bits import bits_to_words, words_to_hexes
+from matcher.cache import array_cache
 from matcher.decode import DecodedImage
 from matcher.signal import ImageSignal, SignalValue
 
@@ -87,7 +87,10 @@ def _box_operator(n: int) -> sp.csr_matrix:
     return (sp.diags(1.0 / (hi - lo + 1)) @ band).tocsr()
 
 
-@lru_cache(maxsize=512)
+TENT_BYTES = 128 << 20  # the tent weights of ~200 distinct sizes of 500-1000 px; bounded, not counted (matcher.cache)
+
+
+@array_cache(TENT_BYTES)
 def _tent(n: int, n_full: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(64 x n weights, band starts, band stops): box filter twice, then the reference's decimation.
 

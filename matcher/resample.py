@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from matcher.cache import array_cache
+
 PRECISION_BITS = 32 - 8 - 2
 _ONE = float(1 << PRECISION_BITS)
 _HALF = float(1 << (PRECISION_BITS - 1))
@@ -37,7 +39,14 @@ def _sinc(x: float) -> float:
     return math.sin(x) / x
 
 
-@lru_cache(maxsize=2048)
+# Caches of weights, bounded by bytes (matcher.cache): a batch of the developer corpus (234 sizes)
+# fits in them; a stream of large, distinct sizes cannot grow them past ~200 MB per process.
+COEFFICIENT_BYTES = 128 << 20
+TILE_BYTES = 64 << 20
+REACH_BYTES = 16 << 20
+
+
+@array_cache(COEFFICIENT_BYTES)
 def coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, int, int]:
     """(in_size x out_size) fixed-point weights as float64, and the first and end input index used.
 
@@ -72,7 +81,7 @@ _CALL_COST = 80_000  # what one more matrix product costs, in multiply-adds (tun
 _PARTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
-@lru_cache(maxsize=128)  # a tile set is ~40 kB for a 512 px wide image, ~250 kB for 4000 px
+@array_cache(TILE_BYTES)  # a tile set is ~40 kB for a 512 px wide image, ~250 kB for 4000 px
 def _tiles(in_size: int, out_size: int, parts: int) -> list[Tile]:
     """The horizontal pass of one size cut into `parts` tiles along the input, each multiplying only
     the output columns its input columns reach. A 32-wide thumbnail's column reads ~6/32 of the row, so
@@ -107,7 +116,7 @@ def _bounds(in_size: int, out_size: int, parts: int) -> tuple[tuple[int, int, in
     return tuple(out)
 
 
-@lru_cache(maxsize=2048)
+@array_cache(REACH_BYTES)
 def _reach(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Per output column, the first input column it reads and one past the last."""
     nonzero = coefficients(in_size, out_size)[0] != 0
