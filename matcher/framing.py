@@ -60,10 +60,7 @@ def _densest_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """Bounding box of the largest area dense in textured pixels, found on a copy of at most
     ANALYSIS_SIDE pixels a side, mapped back (one analysis pixel wider on each side: the trimming
     that follows, at full size, finds the exact edge)."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, ANALYSIS_SIDE / max(height, width))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                                                  interpolation=cv2.INTER_LINEAR)  # area: 10x slower, same boxes
+    small, scale = _analysis_copy(rgb, cv2.INTER_LINEAR)  # area: 10x slower, same boxes
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
     mean = cv2.blur(grey, (5, 5))
     std = np.sqrt(np.maximum(cv2.blur(grey * grey, (5, 5)) - mean * mean, 0))
@@ -75,9 +72,35 @@ def _densest_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     left, top, w, h = (int(v) for v in stats[largest, :4])
-    pad = 1 if scale < 1.0 else 0
-    return (max(0, int((top - pad) / scale)), min(height, int(np.ceil((top + h + pad) / scale))),
-            max(0, int((left - pad) / scale)), min(width, int(np.ceil((left + w + pad) / scale))))
+    return _to_full((top, top + h, left, left + w), scale, rgb.shape, pad=1 if scale < 1.0 else 0)
+
+
+def _analysis_copy(rgb: np.ndarray, interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:
+    """The image reduced to at most ANALYSIS_SIDE pixels a side, and the scale it was reduced by."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, ANALYSIS_SIDE / max(height, width))
+    if scale == 1.0:
+        return rgb, scale
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=interpolation), scale
+
+
+def _to_full(box: tuple[int, int, int, int], scale: float, shape: tuple[int, ...], pad: int = 0) -> tuple[int, int, int, int]:
+    """A (top, bottom, left, right) box on the analysis copy as a box of the full image, `pad`
+    analysis pixels wider on each side."""
+    height, width = shape[:2]
+    top, bottom, left, right = box
+    return (max(0, int((top - pad) / scale)), min(height, int(np.ceil((bottom + pad) / scale))),
+            max(0, int((left - pad) / scale)), min(width, int(np.ceil((right + pad) / scale))))
+
+
+def _unlike_surround(small: np.ndarray) -> tuple[float, np.ndarray]:
+    """How much of the image's outermost lines is like their median colour, and the mask (uint8) of
+    the pixels unlike that colour, lone specks (JPEG ringing, dust) opened away."""
+    edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+    colour = np.median(edge, axis=0)
+    unlike = (np.abs(small.astype(np.int16) - colour.astype(np.int16)).max(axis=2) > LIKE).astype(np.uint8)
+    return _share_like(edge, colour), cv2.morphologyEx(unlike, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
 def _distinct_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -85,13 +108,8 @@ def _distinct_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     edges) that does not reach across it: a photo on its own plain background (a logo on black,
     cards on white) inside a chat bubble is not dense in texture, but it stands apart from the
     chat's background. Bars that span the screen (status bar, header, reply bar) are left out."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, ANALYSIS_SIDE / max(height, width))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                                                  interpolation=cv2.INTER_AREA)
-    edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
-    unlike = (np.abs(small.astype(np.int16) - np.median(edge, axis=0).astype(np.int16)).max(axis=2) > LIKE)
-    unlike = cv2.morphologyEx(unlike.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    small, scale = _analysis_copy(rgb)
+    _, unlike = _unlike_surround(small)
     count, _, stats, _ = cv2.connectedComponentsWithStats(unlike, connectivity=4)
     h, w = small.shape[:2]
     best, best_area = None, 0
@@ -100,12 +118,7 @@ def _distinct_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
         if cw >= w - 1 or ch >= h - 1 or cw * ch <= best_area:
             continue
         best, best_area = (top, top + ch, left, left + cw), cw * ch
-    if best is None:
-        return None
-    top, bottom, left, right = best
-    pad = 1 if scale < 1.0 else 0
-    return (max(0, int((top - pad) / scale)), min(height, int(np.ceil((bottom + pad) / scale))),
-            max(0, int((left - pad) / scale)), min(width, int(np.ceil((right + pad) / scale))))
+    return None if best is None else _to_full(best, scale, rgb.shape, pad=1 if scale < 1.0 else 0)
 
 
 def _plausible(box: tuple[int, int, int, int], height: int, width: int, min_area: float = MIN_AREA) -> bool:
@@ -233,20 +246,14 @@ def extent_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     """`extent_box`, then the same box without its first and without its last stretch of rows when
     empty rows set them apart (a caption's text above or below a picture on the same background).
 
-    Found on a copy of at most ANALYSIS_SIDE pixels a side, where lone specks (JPEG ringing, dust)
-    are opened away, and mapped back."""
+    Found on the analysis copy (`_unlike_surround`), and mapped back."""
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE:
         return []
-    scale = min(1.0, ANALYSIS_SIDE / max(height, width))
-    small = rgb if scale == 1.0 else cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                                                  interpolation=cv2.INTER_AREA)
-    edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
-    colour = np.median(edge, axis=0)
-    if _share_like(edge, colour) < FRAME_LINE:
+    small, scale = _analysis_copy(rgb)
+    plain, unlike = _unlike_surround(small)
+    if plain < FRAME_LINE:
         return []
-    unlike = (np.abs(small.astype(np.int16) - colour.astype(np.int16)).max(axis=2) > LIKE).astype(np.uint8)
-    unlike = cv2.morphologyEx(unlike, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     stretches = _stretches(unlike.any(axis=1), max(2, round(EXTENT_GAP * small.shape[0])))
     if not stretches:
         return []
@@ -256,8 +263,7 @@ def extent_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     out: list[tuple[int, int, int, int]] = []
     for top, bottom in spans:
         cols = np.flatnonzero(unlike[top:bottom].any(axis=0))
-        box = (max(0, int(top / scale)), min(height, int(np.ceil(bottom / scale))),
-               max(0, int(cols[0] / scale)), min(width, int(np.ceil((cols[-1] + 1) / scale))))
+        box = _to_full((top, bottom, int(cols[0]), int(cols[-1]) + 1), scale, rgb.shape)
         if box != (0, height, 0, width) and min(box[1] - box[0], box[3] - box[2]) >= MIN_SIDE // 2 and box not in out:
             out.append(box)
     return out
