@@ -114,7 +114,7 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     for name, words in framed.items():
         queries[name] = np.concatenate([queries[name], words])
     hits = _paired_picture_hits(ctx.index.search(queries, list_ids=ctx.list_ids), framed)
-    return _image_matches(ctx, _mirrored_only_without_pdq(ctx, hits), rows)
+    return _image_matches(ctx, hits, rows)
 
 
 # The framed pictures (and the mirrored image) are also hashed with these, which unlike PDQ barely
@@ -134,16 +134,13 @@ def _picture_words(pictures: list[tuple[str, np.ndarray]], signals: list[str]) -
 MIRRORED = "flip_y"  # the first of QueryRows.pictures: 64-bit query row 1
 
 
-def _mirrored_only_without_pdq(ctx: MatchContext, hits: list[Hit]) -> list[Hit]:
+def _mirrored_only_without_pdq(hits: list[Hit], infos: Mapping[int, EntryInfo]) -> list[Hit]:
     """The mirrored image's 64-bit hits count only for entries listed without PDQ: one with PDQ is
     already searched mirrored by PDQ, and mirrored aligned faces find look-alikes by pHash and dHash
     (bench/robustness.py, counting them for every entry: 2 more false reviews of faces in 5,117
     distractor queries, against 3 more mirrored copies found, all of graphics: a text page, sheet
     music, a noise pattern)."""
-    mirrored = {h.entry_id for h in hits if h.signal in PICTURE_SIGNALS and h.query == 1}
-    if not mirrored:
-        return hits
-    with_pdq = {i for i, info in ctx.index.store.entries_by_id(mirrored).items() if "pdq" in info.record.signals}
+    with_pdq = {i for i, info in infos.items() if "pdq" in info.record.signals}
     return [h for h in hits if not (h.signal in PICTURE_SIGNALS and h.query == 1 and h.entry_id in with_pdq)]
 
 
@@ -161,15 +158,16 @@ def _paired_picture_hits(hits: list[Hit], framed: Mapping[str, np.ndarray]) -> l
 
 
 def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -> list[dict[str, object]]:
+    infos = ctx.index.store.entries_by_id({h.entry_id for h in hits})
     regional: list[Hit] = []
     if rows is not None:
+        hits = _mirrored_only_without_pdq(hits, infos)
         in_region = [h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION) for h in hits]
         regional = [h for h, region in zip(hits, in_region, strict=True) if region]
         hits = [h for h, region in zip(hits, in_region, strict=True) if not region]
     frames = {id(h) for h in screenshots(h for h in hits if h.signal in ("pdq", VARIANT))}
     best = best_per_entry(hits)
     matches = [image_match(h, "screenshot" if id(h) in frames else "image") for h in best]
-    infos = ctx.index.store.entries_by_id({h.entry_id for h in best} | {h.entry_id for h in regional})
     if rows is not None:
         for hit, match in zip(best, matches, strict=True):
             if hit.signal in ("pdq", VARIANT):
