@@ -138,7 +138,7 @@ def hash_command(
     try:
         done = load_done(str(out)) if resume and out else None
     except (ResumeError, OSError) as exc:
-        err.print(str(exc), highlight=False, soft_wrap=True)  # a long path must not wrap mid-message
+        err.print(str(exc), highlight=False)  # `err` never wraps: a long path stays on one line
         raise typer.Exit(2) from None
     stream = open(out, "a" if resume else "w", encoding="utf-8", newline="") if out else sys.stdout
     try:
