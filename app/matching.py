@@ -95,10 +95,26 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
     rows.append(regions.words[keep])
     names += [v.name for v, kept in zip(augment.REGIONS, keep, strict=True) if kept]
-    # The 64-bit hashes are taken of the framed pictures, and of the image mirrored: a listed picture
-    # too flat for PDQ (quality < 50 is left out at import) has only those to be found by.
-    pictures = [(MIRRORED, np.ascontiguousarray(base[:, ::-1])), *framed]
+    # The 64-bit hashes are taken of the framed pictures, and of the image mirrored and turned back by
+    # a few degrees either way: a listed picture too flat for PDQ (quality < 50 is left out at import)
+    # has no enrollment variants, only those hashes to be found by (see _whole_only_without_pdq).
+    pictures = [(MIRRORED, np.ascontiguousarray(base[:, ::-1])), *_turned_back(base), *framed]
     return QueryRows(np.concatenate(rows), names, pictures)
+
+
+# Turns undone on the query for entries without PDQ: a copy turned 3 degrees either way (and cropped
+# to the inner rectangle, as phone editors do) is turned and zoomed back (augment.turned_back), which
+# leaves it within a few pHash and dHash bits of the original for turns of 2 to 5 degrees (a coin on a
+# table turned 3 degrees: 12 and 7 bits as it is; 2 and 2 turned back; 8 and 6 cut to the inner
+# rectangle without the zoom, which crops twice).
+TURNS = (3.0, -3.0)
+TURN_SIDE = 256  # pHash and dHash read 32x32 and 9x8 pixels: the turn is made on a copy this size
+
+
+def _turned_back(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The image with each of TURNS (degrees counter-clockwise) undone."""
+    small = augment.working_copy(rgb, TURN_SIDE)
+    return [(f"turned_{degrees:g}", augment.turned_back(small, degrees)) for degrees in TURNS]
 
 
 def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
@@ -132,16 +148,17 @@ def _picture_words(pictures: list[tuple[str, np.ndarray]], signals: list[str]) -
 
 
 MIRRORED = "flip_y"  # the first of QueryRows.pictures: 64-bit query row 1
+WHOLE = 1 + len(TURNS)  # QueryRows.pictures of the whole image (mirrored, turned back): rows 1..WHOLE
 
 
-def _mirrored_only_without_pdq(hits: list[Hit], infos: Mapping[int, EntryInfo]) -> list[Hit]:
-    """The mirrored image's 64-bit hits count only for entries listed without PDQ: one with PDQ is
-    already searched mirrored by PDQ, and mirrored aligned faces find look-alikes by pHash and dHash
-    (bench/robustness.py, counting them for every entry: 2 more false reviews of faces in 5,117
-    distractor queries, against 3 more mirrored copies found, all of graphics: a text page, sheet
-    music, a noise pattern)."""
+def _whole_only_without_pdq(hits: list[Hit], infos: Mapping[int, EntryInfo]) -> list[Hit]:
+    """The 64-bit hits of the image mirrored or turned back count only for entries listed without PDQ:
+    one with PDQ is already searched mirrored by PDQ and has turned enrollment variants, and mirrored
+    aligned faces find look-alikes by pHash and dHash (bench/robustness.py, counting them for every
+    entry: 2 more false reviews of faces in 5,117 distractor queries, against 3 more mirrored copies
+    found, all of graphics: a text page, sheet music, a noise pattern)."""
     with_pdq = {i for i, info in infos.items() if "pdq" in info.record.signals}
-    return [h for h in hits if not (h.signal in PICTURE_SIGNALS and h.query == 1 and h.entry_id in with_pdq)]
+    return [h for h in hits if not (h.signal in PICTURE_SIGNALS and 1 <= h.query <= WHOLE and h.entry_id in with_pdq)]
 
 
 def _paired_picture_hits(hits: list[Hit], framed: Mapping[str, np.ndarray]) -> list[Hit]:
@@ -161,7 +178,7 @@ def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -
     infos = ctx.index.store.entries_by_id({h.entry_id for h in hits})
     regional: list[Hit] = []
     if rows is not None:
-        hits = _mirrored_only_without_pdq(hits, infos)
+        hits = _whole_only_without_pdq(hits, infos)
         in_region = [h.signal in ("pdq", VARIANT) and rows.names[h.query].startswith(REGION) for h in hits]
         regional = [h for h, region in zip(hits, in_region, strict=True) if region]
         hits = [h for h, region in zip(hits, in_region, strict=True) if not region]

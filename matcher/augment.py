@@ -166,6 +166,18 @@ def _rotate_inner(rgb: np.ndarray, degrees: float) -> np.ndarray:
     return turned[dy : height - dy, dx : width - dx]
 
 
+def turned_back(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Undo a phone editor's turn (`degrees` counter-clockwise, cropped to the inner rectangle and
+    scaled back to full size): turn the other way and shrink by the same inner-rectangle share. The
+    middle lands where it was in the original; the margin the editor cut off, gone for good, is filled
+    by reflecting the picture's edge. Same size as `rgb`."""
+    height, width = rgb.shape[:2]
+    angle = np.radians(abs(degrees))
+    keep = 1 / (np.cos(angle) + np.sin(angle) * max(width / height, height / width))
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), -degrees, keep)
+    return cv2.warpAffine(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
 def variant_hashes(rgb: np.ndarray) -> pdq.PdqBatch:
     """PDQ words (len(VARIANTS), 4) and qualities of every enrollment variant of an RGB uint8 image."""
     work = working_copy(rgb)

@@ -119,6 +119,47 @@ def test_mirrored_small_images_match_with_pixel_dihedral_queries(world, photos):
         assert matches and matches[0]["variant"] == "flip_y", name
 
 
+def _soft(seed: int) -> np.ndarray:
+    """A picture too flat for PDQ (quality ~10): soft dark blobs on a shallow grey ramp."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:300, 0:480]
+    grey = 150.0 + x / 480 * 20
+    for _ in range(3):
+        cy, cx, r = rng.uniform(60, 240), rng.uniform(96, 384), rng.uniform(15, 40)
+        grey -= rng.uniform(30, 60) * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * r * r))
+    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+def test_entries_too_flat_for_pdq_match_mirrored_and_turned_copies_by_64_bit_hashes():
+    listed = _soft(0)
+    record = hash_image_bytes(encode(Image.fromarray(listed), "PNG"), ENROLL_OPTIONS).to_dict()
+    record["id"] = "soft"
+    entry = validate_record(next(read_jsonl([json.dumps(record)])).record, [])
+    assert "pdq" not in entry.signals and "phash" in entry.signals  # too flat: 64-bit hashes only
+    store = Store("sqlite://")
+    store.create_list("flat", owner="o", actor="t")
+    store.import_entries("flat", [RowResult(1, entry)], actor="t")
+    ctx = MatchContext(LiveIndex.open(store))
+    listed_phash = hex_to_words(entry.signals["phash"], 64)
+    for degrees in (3, -3, 2):
+        turned = _jpeg(_resized(_rotate(listed, degrees), listed), 90)
+        as_is = hash_image_bytes(turned).signals["phash"].hex
+        assert hamming_one_to_many(hex_to_words(as_is, 64), listed_phash[None])[0] > 8  # plain pHash misses it
+        found = _found(_match(ctx, turned), "soft")
+        assert found and {m["evidence"] for m in found} == {"corroborated"}, degrees
+        assert any(str(m.get("variant")).startswith("turned_") for m in found), found
+    mirrored = _found(_match(ctx, _jpeg(listed[:, ::-1], 90)), "soft")
+    assert mirrored and mirrored[0]["variant"] == "flip_y"
+    for seed in range(1, 6):  # other soft pictures, turned or not, match nothing
+        for edit in (lambda p: p, lambda p: _resized(_rotate(p, 3), p), lambda p: p[:, ::-1]):
+            assert decision(_match(ctx, _jpeg(edit(_soft(seed)), 90))) == "none", seed
+
+
+def _resized(turned: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Back to the size of `like`, as phone editors keep the picture's size after a turn."""
+    return np.asarray(Image.fromarray(turned).resize(like.shape[1::-1], Image.BICUBIC))
+
+
 def test_a_64_bit_hash_alone_reports_but_does_not_decide():
     one = weigh([{"entry_id": 1, "signal": "dhash", "distance": 5}])
     assert one[0]["evidence"] == "weak" and one[0]["match"] is False
