@@ -61,9 +61,9 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
         # A listed image's variants include its halves, which alone decide nothing (app.matching's
         # region rule); frames are matched against the variants of listed frames only.
         hits = [h for h in hits if h.signal == "pdq" or h.t is not None]
-        entry_frames = _entry_frames(ctx, {h.entry_id for h in hits})
+        entry_frames, entry_words = _entry_frames(ctx, {h.entry_id for h in hits})
         found = match_video([f.t for f in hashes.frames], hashes.duration, row_frame, row_variant, hits, entry_frames,
-                            ctx.video_policies())
+                            ctx.video_policies(), query_words=words, entry_words=entry_words)
         matches += [{**m.to_dict(), "signal": "pdq", "variant": variant_name(m.variant)} for m in found]
     exact = ctx.index.search(
         {"md5": hexes_to_words([hashes.md5], 128), "sha256": hexes_to_words([hashes.sha256], 256)}, list_ids=ctx.list_ids
@@ -72,6 +72,16 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
     return describe(ctx, matches)
 
 
-def _entry_frames(ctx: MatchContext, entry_ids: set[int]) -> dict[int, list[float]]:
+def _entry_frames(ctx: MatchContext, entry_ids: set[int]) -> tuple[dict[int, list[float]], dict[int, np.ndarray]]:
+    """Each hit entry's frame times, and its frames' PDQ words with their enrollment variants
+    ((frames, k, 4); a frame with fewer variants than another repeats its own PDQ), for support."""
     infos = ctx.index.store.entries_by_id(entry_ids)
-    return {i: [f.t for f in info.record.frames] for i, info in infos.items()}
+    times, words = {}, {}
+    for i, info in infos.items():
+        frames = info.record.frames
+        times[i] = [f.t for f in frames]
+        if frames:
+            k = 1 + max(len(f.variants) for f in frames)
+            hexes = [h for f in frames for h in (f.pdq, *f.variants, *[f.pdq] * (k - 1 - len(f.variants)))]
+            words[i] = hexes_to_words(hexes, 256).reshape(len(frames), k, -1)
+    return times, words

@@ -10,6 +10,8 @@ last kept one is dropped too (a static shot hashed once a second adds rows, not 
 For frames that go into a list (`variants=True`), each kept frame also carries the PDQ of a few
 enrollment variants of itself (FRAME_VARIANTS, from `matcher.augment`): a cropped copy of a video
 cannot be uncropped on the query side, so the list side holds the crops, as it does for images.
+A short clip gets more frames for a list (`min_frames`; see `hash_video_to_list`), up to every frame
+of one whose frames mostly fail the quality filter.
 
 Only the sampled frames must be decoded exactly; in MP4/MOV/MKV/WebM the frames no other frame
 refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_by_pts`), which leaves
@@ -157,6 +159,7 @@ def hash_video(
     collapse_bits: int = 8,
     min_quality: int = MIN_QUALITY,
     variants: bool = False,
+    dense_fallback: bool = False,
 ) -> VideoHashes:
     """Hash a video (bytes in memory, or a path). Raises a MediaError subclass for unusable input.
 
@@ -166,6 +169,9 @@ def hash_video(
     that many samples: a short clip sampled once a second has too few frames for a part of it to be
     recognised (30% of a 4 s clip holds one). The vPDQ grid's frames are always among those kept.
     `variants` computes each kept frame's enrollment variants (FRAME_VARIANTS), for listing.
+    `dense_fallback` (for listing): a clip shorter than `min_frames` intervals whose samples leave
+    fewer than `min_frames` frames of `min_quality` is sampled again, at MAX_PHASES per interval and
+    then at every frame, until that many pass.
     """
     if interval <= 0:
         raise ValueError("interval must be positive")
@@ -178,7 +184,18 @@ def hash_video(
     if _is_animated_image(head):
         hashes = _hash_animation(source, interval / max(1, phases), limits, variants)
     else:
-        hashes = _hash_container(source, head, interval, limits, phases, variants, min_frames)
+        hashes, used, every = _hash_container(source, head, interval, limits, phases, variants, min_frames)
+        if dense_fallback and min_frames and hashes.duration < min_frames * interval:
+            # A short clip whose frames mostly fail the quality filter (dim, blurred, moving fast):
+            # sample denser, MAX_PHASES per interval and then every frame, until `min_frames` pass.
+            # Such clips change fast: neighbouring frames 1/30 s apart sat 12-70 bits apart in one,
+            # so a copy sampled at another phase meets a listed frame only if the list holds the
+            # frames around it. Each step decodes the clip again; only such clips pay for it.
+            for denser in (MAX_PHASES, every):
+                if sum(f.quality >= min_quality for f in hashes.frames) >= min_frames:
+                    break
+                if denser > used:
+                    hashes, used, _ = _hash_container(source, head, interval, limits, denser, variants, min_frames)
     frames = [f for f in hashes.frames if f.quality >= min_quality]
     if collapse:
         frames = _collapse(frames, collapse_bits)
@@ -191,9 +208,9 @@ def hash_video(
 def hash_video_to_list(source: bytes | str | os.PathLike[str], *,
                        limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> VideoHashes:
     """A video hashed to go into a list (`takedown hash --variants`, media listed through the
-    service): vPDQ's frames, more for clips under LISTING_MIN_FRAMES seconds, each with its
-    enrollment variants."""
-    return hash_video(source, limits=limits, variants=True, min_frames=LISTING_MIN_FRAMES)
+    service): vPDQ's frames, more for clips under LISTING_MIN_FRAMES seconds (up to every frame of
+    one whose frames mostly fail the quality filter), each with its enrollment variants."""
+    return hash_video(source, limits=limits, variants=True, min_frames=LISTING_MIN_FRAMES, dense_fallback=True)
 
 
 def _digests(source: bytes | str | os.PathLike[str]) -> tuple[str, str, int]:
@@ -266,7 +283,9 @@ def _enrollment_variants(frames: list[np.ndarray]) -> list[np.ndarray]:
 def _hash_container(
     source: bytes | str | os.PathLike[str], head: bytes, interval: float, limits: VideoLimits, phases: int,
     enroll: bool = False, min_frames: int = 0, *, skip: bool = True,
-) -> VideoHashes:
+) -> tuple[VideoHashes, int, int]:
+    """The sampled frames (before any quality filter), the phases they were sampled at, and the
+    interval in frames (`every`: sampling at that many phases keeps every frame)."""
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
     except av.FFmpegError:
@@ -291,6 +310,7 @@ def _hash_container(
         every = max(1, int(interval * fps))
         if min_frames and duration > 0:
             phases = max(phases, min(MAX_PHASES, math.ceil(min_frames * interval / duration)))
+        phases = min(phases, every)  # more phases than frames per interval is every frame
         keep = {round(k * every / phases) for k in range(max(1, phases))}  # 0 is vPDQ's own grid
         stream.thread_type = DECODE_THREADS
         state = {"decoded": 0, "complete": True}
@@ -303,7 +323,7 @@ def _hash_container(
             raise CorruptMedia("no frame could be decoded: the video data is corrupt or truncated")
         name = container.format.name.split(",")[0]
     return VideoHashes(format=name, width=width, height=height, duration=duration or state["decoded"] / fps,
-                       fps=fps, frames=frames, decoded_frames=state["decoded"], complete=state["complete"])
+                       fps=fps, frames=frames, decoded_frames=state["decoded"], complete=state["complete"]), phases, every
 
 
 def _frame_rate(stream: av.video.stream.VideoStream) -> float:
