@@ -136,8 +136,9 @@ def reduced(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
 
 def value(rgb: np.ndarray) -> np.ndarray:
     """The brightest channel of each pixel, as an RGB grey image (what PDQ then reads as luminance)."""
-    brightest = rgb.max(axis=2)
-    return np.ascontiguousarray(np.repeat(brightest[:, :, None], 3, axis=2))
+    # Two element-wise maxima, not rgb.max(axis=2): numpy reduces a 3-long last axis ~15x slower.
+    brightest = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    return cv2.merge([brightest, brightest, brightest])
 
 
 def apply(rgb: np.ndarray, variant: Variant) -> np.ndarray:

@@ -33,6 +33,7 @@ LIKE = 12  # how far (0-255, any channel) a pixel may be from the frame colour
 SEAM_JUMP = 12  # grey levels: a pixel crosses a seam when the next line differs by more
 SEAM_SHARE = 0.6  # share of a line's pixels that must cross it for a seam
 SEAM_REACH = 0.45  # seams are looked for in this share of the rows from each edge
+RUN_CHUNK = 8  # lines compared at once when following a band inward (then 16, 32, ...)
 EXTENT_GAP = 0.015  # empty rows, as a share of the height, that set a caption's text apart from a picture
 
 
@@ -94,13 +95,27 @@ def _to_full(box: tuple[int, int, int, int], scale: float, shape: tuple[int, ...
             max(0, int((left - pad) / scale)), min(width, int(np.ceil((right + pad) / scale))))
 
 
-def _unlike_surround(small: np.ndarray) -> tuple[float, np.ndarray]:
-    """How much of the image's outermost lines is like their median colour, and the mask (uint8) of
-    the pixels unlike that colour, lone specks (JPEG ringing, dust) opened away."""
+def _like(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Mask (uint8, 255 or 0; the shape of `pixels` without its channels) of the pixels within LIKE of
+    `colour` in every channel: cv2.inRange, some 10x faster than the same sum in numpy int16."""
+    base = colour.astype(np.int16)  # truncated, as the comparisons always were
+    low, high = np.clip(base - LIKE, 0, 255).astype(np.float64), np.clip(base + LIKE, 0, 255).astype(np.float64)
+    flat = np.ascontiguousarray(pixels).reshape(-1, 1, 3)
+    return cv2.inRange(flat, low, high).reshape(pixels.shape[:-1])
+
+
+def _surround(small: np.ndarray) -> tuple[float, np.ndarray]:
+    """The median colour of the image's outermost lines, and how much of them is like it."""
     edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
     colour = np.median(edge, axis=0)
-    unlike = (np.abs(small.astype(np.int16) - colour.astype(np.int16)).max(axis=2) > LIKE).astype(np.uint8)
-    return _share_like(edge, colour), cv2.morphologyEx(unlike, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return _share_like(edge, colour), colour
+
+
+def _unlike_surround(small: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Mask (uint8, 0 or 1) of the pixels unlike the surround's `colour`, lone specks (JPEG ringing,
+    dust) opened away."""
+    unlike = (_like(small, colour) == 0).astype(np.uint8)
+    return cv2.morphologyEx(unlike, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
 def _distinct_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -109,7 +124,7 @@ def _distinct_area(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     cards on white) inside a chat bubble is not dense in texture, but it stands apart from the
     chat's background. Bars that span the screen (status bar, header, reply bar) are left out."""
     small, scale = _analysis_copy(rgb)
-    _, unlike = _unlike_surround(small)
+    unlike = _unlike_surround(small, _surround(small)[1])
     count, _, stats, _ = cv2.connectedComponentsWithStats(unlike, connectivity=4)
     h, w = small.shape[:2]
     best, best_area = None, 0
@@ -162,7 +177,7 @@ def _has_plain_edge(rgb: np.ndarray) -> bool:
 
 
 def _share_like(line: np.ndarray, colour: np.ndarray) -> float:
-    return float((np.abs(line.astype(np.int16) - colour.astype(np.int16)).max(axis=1) <= LIKE).mean())
+    return float(np.count_nonzero(_like(line, colour))) / max(1, len(line))
 
 
 def band_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -221,8 +236,16 @@ def _run_like(lines: np.ndarray, colour: np.ndarray, text: float | None = None) 
     """How many leading lines have at least FRAME_LINE of their pixels like `colour` (vectorised: a
     band can be half the image). With `text`, lines with at least that share (a caption's big letters
     leave less than FRAME_LINE of background) do not end the band, but it ends on a FRAME_LINE line."""
-    like = (np.abs(lines.astype(np.int16) - colour.astype(np.int16)).max(axis=2) <= LIKE).mean(axis=1)
-    failing = np.flatnonzero(like < (FRAME_LINE if text is None else text))
+    least = FRAME_LINE if text is None else text
+    shares, done, step = [], 0, RUN_CHUNK
+    while done < len(lines):  # in growing chunks: most runs end within a few lines of the edge
+        chunk = lines[done : done + step]
+        shares.append(np.count_nonzero(_like(chunk, colour), axis=1) / max(1, chunk.shape[1]))
+        done, step = done + len(chunk), step * 2
+        if (shares[-1] < least).any():
+            break
+    like = np.concatenate(shares) if shares else np.zeros(0)
+    failing = np.flatnonzero(like < least)
     run = int(failing[0]) if len(failing) else len(lines)
     if text is not None:
         solid = np.flatnonzero(like[:run] >= FRAME_LINE)
@@ -251,9 +274,10 @@ def extent_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     if min(height, width) < MIN_SIDE:
         return []
     small, scale = _analysis_copy(rgb)
-    plain, unlike = _unlike_surround(small)
+    plain, colour = _surround(small)
     if plain < FRAME_LINE:
         return []
+    unlike = _unlike_surround(small, colour)
     stretches = _stretches(unlike.any(axis=1), max(2, round(EXTENT_GAP * small.shape[0])))
     if not stretches:
         return []
