@@ -95,10 +95,11 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
     keep = regions.quality >= MIN_REGION_QUALITY  # a flat half (sky, wall) would match other flat halves
     rows.append(regions.words[keep])
     names += [v.name for v, kept in zip(augment.REGIONS, keep, strict=True) if kept]
-    # The 64-bit hashes are taken of the framed pictures, and of the image mirrored and turned back by
-    # a few degrees either way: a listed picture too flat for PDQ (quality < 50 is left out at import)
-    # has no enrollment variants, only those hashes to be found by (see _whole_only_without_pdq).
-    pictures = [(MIRRORED, np.ascontiguousarray(base[:, ::-1])), *_turned_back(base), *framed]
+    # The 64-bit hashes are taken of the framed pictures, and of the image mirrored, turned by quarter
+    # turns and turned back by a few degrees either way: a listed picture too flat for PDQ (quality < 50
+    # is left out at import) has no enrollment variants and no dihedral PDQ search, only those hashes to
+    # be found by (see _whole_only_without_pdq).
+    pictures = [(MIRRORED, np.ascontiguousarray(base[:, ::-1])), *_turned(base), *framed]
     return QueryRows(np.concatenate(rows), names, pictures)
 
 
@@ -108,13 +109,16 @@ def query_pdq_rows(hashes: ImageHashes, image: DecodedImage) -> QueryRows:
 # table turned 3 degrees: 12 and 7 bits as it is; 2 and 2 turned back; 8 and 6 cut to the inner
 # rectangle without the zoom, which crops twice).
 TURNS = (3.0, -3.0)
+QUARTERS = (1, 2, 3)  # quarter turns anticlockwise, as numpy's rot90 counts them
 TURN_SIDE = 256  # pHash and dHash read 32x32 and 9x8 pixels: the turn is made on a copy this size
 
 
-def _turned_back(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """The image with each of TURNS (degrees counter-clockwise) undone."""
+def _turned(rgb: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The image by each quarter turn (named as pdq.DIHEDRAL_NAMES), and with each of TURNS (degrees
+    counter-clockwise) undone; from a copy TURN_SIDE pixels on its longer side."""
     small = augment.working_copy(rgb, TURN_SIDE)
-    return [(f"turned_{degrees:g}", augment.turned_back(small, degrees)) for degrees in TURNS]
+    quarters = [(pdq.DIHEDRAL_NAMES[k], np.ascontiguousarray(np.rot90(small, k))) for k in QUARTERS]
+    return quarters + [(f"turned_{degrees:g}", augment.turned_back(small, degrees)) for degrees in TURNS]
 
 
 def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> list[dict[str, object]]:
@@ -148,15 +152,15 @@ def _picture_words(pictures: list[tuple[str, np.ndarray]], signals: list[str]) -
 
 
 MIRRORED = "flip_y"  # the first of QueryRows.pictures: 64-bit query row 1
-WHOLE = 1 + len(TURNS)  # QueryRows.pictures of the whole image (mirrored, turned back): rows 1..WHOLE
+WHOLE = 1 + len(QUARTERS) + len(TURNS)  # QueryRows.pictures of the whole image (mirrored, turned): 64-bit rows 1..WHOLE
 
 
 def _whole_only_without_pdq(hits: list[Hit], infos: Mapping[int, EntryInfo]) -> list[Hit]:
-    """The 64-bit hits of the image mirrored or turned back count only for entries listed without PDQ:
-    one with PDQ is already searched mirrored by PDQ and has turned enrollment variants, and mirrored
-    aligned faces find look-alikes by pHash and dHash (bench/robustness.py, counting them for every
-    entry: 2 more false reviews of faces in 5,117 distractor queries, against 3 more mirrored copies
-    found, all of graphics: a text page, sheet music, a noise pattern)."""
+    """The 64-bit hits of the image mirrored or turned count only for entries listed without PDQ: one
+    with PDQ is already searched in every dihedral variant by PDQ and has turned enrollment variants,
+    and mirrored aligned faces find look-alikes by pHash and dHash (bench/robustness.py, counting
+    them for every entry: 2 more false reviews of faces in 5,117 distractor queries, against 3 more
+    mirrored copies found, all of graphics: a text page, sheet music, a noise pattern)."""
     with_pdq = {i for i, info in infos.items() if "pdq" in info.record.signals}
     return [h for h in hits if not (h.signal in PICTURE_SIGNALS and 1 <= h.query <= WHOLE and h.entry_id in with_pdq)]
 

@@ -130,7 +130,7 @@ def _soft(seed: int) -> np.ndarray:
     return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
-def test_entries_too_flat_for_pdq_match_mirrored_and_turned_copies_by_64_bit_hashes():
+def test_entries_too_flat_for_pdq_match_mirrored_turned_and_tilted_copies_by_64_bit_hashes():
     listed = _soft(0)
     record = hash_image_bytes(encode(Image.fromarray(listed), "PNG"), ENROLL_OPTIONS).to_dict()
     record["id"] = "soft"
@@ -148,10 +148,13 @@ def test_entries_too_flat_for_pdq_match_mirrored_and_turned_copies_by_64_bit_has
         found = _found(_match(ctx, turned), "soft")
         assert found and {m["evidence"] for m in found} == {"corroborated"}, degrees
         assert any(str(m.get("variant")).startswith("turned_") for m in found), found
+    for k in (1, 2, 3):  # quarter turns: no PDQ to search in every dihedral variant
+        turned = _found(_match(ctx, _jpeg(np.rot90(listed, k), 90)), "soft")
+        assert turned and {m["evidence"] for m in turned} == {"corroborated"}, k
     mirrored = _found(_match(ctx, _jpeg(listed[:, ::-1], 90)), "soft")
     assert mirrored and mirrored[0]["variant"] == "flip_y"
     for seed in range(1, 6):  # other soft pictures, turned or not, match nothing
-        for edit in (lambda p: p, lambda p: _resized(_rotate(p, 3), p), lambda p: p[:, ::-1]):
+        for edit in (lambda p: p, lambda p: _resized(_rotate(p, 3), p), lambda p: p[:, ::-1], np.rot90):
             assert decision(_match(ctx, _jpeg(edit(_soft(seed)), 90))) == "none", seed
 
 
