@@ -1,7 +1,8 @@
 """Matching a video against the live index: each sampled frame's PDQ rows in, per-entry video matches out.
 
-Each sampled frame is searched as it is and mirrored (and its content inside bars, when it has them),
-against the listed frames and their enrollment variants (crops, `matcher.video.FRAME_VARIANTS`);
+Each sampled frame is searched as it is and mirrored (and its content inside bars, when it has them,
+and with each corner box blanked: `matcher.video.CORNERS`, for watermarks and logos), against the
+listed frames and their enrollment variants (crops, `matcher.video.FRAME_VARIANTS`);
 `index.video_match` summarises the hits per entry (coverages, time ranges, decision); the file's
 MD5/SHA-256 catch exact copies. Lists, entries and actions are described as for images
 (`app.matching`). Never decodes anything but the query video, and never keeps it.
@@ -50,6 +51,8 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
         picks = [(0, variants[0])] + ([(MIRROR, variants[MIRROR])] if len(variants) > MIRROR else [])
         if frame.content is not None:
             picks += [(CONTENT, frame.content[0]), (CONTENT + MIRROR, frame.content[MIRROR])]
+        if frame.corners is not None:  # a corner blanked counts as the frame itself, as is or mirrored
+            picks += [(v, words) for blanked in frame.corners for v, words in zip((0, MIRROR), blanked, strict=True)]
         for variant, words in picks:
             rows.append(words)
             row_frame.append(f)

@@ -70,6 +70,18 @@ DECODE_THREADS = "SLICE"
 # conservative half: matcher.borders.)
 MIN_INSIDE_BARS = 0.2
 
+# A query frame is also hashed with each corner box filled with the frame's mean grey: the usual place
+# of a watermark, a channel's logo or a caption box, whose hard-edged text can move a dim frame's PDQ
+# 28-58 bits, where the same frame with that corner blanked sits 2-16 bits from the listed frame
+# (measured on the corpus's motion.mov with a text box a third of the width wide in each corner).
+# Computed on the 64 x 64 buffer PDQ filters the frame to (its cells cover the frame evenly), so a
+# box costs one 16 x 16 DCT, not another pass over the pixels. Query side only: no index rows.
+CORNER_BOX = (0.2, 0.4)  # share of the frame's height and width a corner box covers
+_BOX_H, _BOX_W = round(64 * CORNER_BOX[0]), round(64 * CORNER_BOX[1])
+CORNERS: tuple[tuple[slice, slice], ...] = tuple(
+    (rows, cols) for rows in (slice(0, _BOX_H), slice(64 - _BOX_H, 64)) for cols in (slice(0, _BOX_W), slice(64 - _BOX_W, 64)))
+_MIRROR = pdq.DIHEDRAL_NAMES.index("flip_y")
+
 # Enrollment variants of a listed frame: central crops (see matcher.augment; a re-uploaded video is
 # cropped evenly far more often than from one side, and a frame has many neighbours that can carry
 # the evidence, so a sparse grid suffices). Each adds one index row per listed frame. The order is
@@ -97,8 +109,9 @@ class VideoFrame:
     """One hashed frame: its time (s), its number among decoded frames, PDQ words and quality.
 
     `variants` (8, 4): the 8 dihedral variants (0 is `words`); `content` (8, 4) or None: the same for
-    the picture inside letterbox or pillarbox bars, when the frame has them. Only `words` is
-    vPDQ-compatible; those serve queries. `enrolled` (len(FRAME_VARIANTS), 4) or None: the frame's
+    the picture inside letterbox or pillarbox bars, when the frame has them; `corners` (len(CORNERS),
+    2, 4) or None: the frame with each corner box blanked, as is and mirrored. Only `words` is
+    vPDQ-compatible; the others serve queries. `enrolled` (len(FRAME_VARIANTS), 4) or None: the frame's
     enrollment variants, computed only for frames that go into a list."""
 
     t: float
@@ -108,6 +121,7 @@ class VideoFrame:
     variants: np.ndarray | None = None
     content: np.ndarray | None = None
     enrolled: np.ndarray | None = None
+    corners: np.ndarray | None = None
 
     @property
     def pdq(self) -> str:
@@ -258,15 +272,35 @@ def _hash_batches(samples: Iterator[tuple[int, float, np.ndarray]], enroll: bool
 
 
 def _hash_batch(batch: list[tuple[int, float, np.ndarray]], enroll: bool) -> Iterator[VideoFrame]:
-    hashed = pdq.hash_batch_dihedral([rgb for _, _, rgb in batch])
+    hashed, corners = _dihedral_and_corners([rgb for _, _, rgb in batch])
     inner = [borders.crop_content(rgb, MIN_INSIDE_BARS) for _, _, rgb in batch]
     cropped = [c for c in inner if c is not None]
     content = iter(pdq.hash_batch_dihedral(cropped).words) if cropped else iter(())
     enrolled = _enrollment_variants([rgb for _, _, rgb in batch]) if enroll else [None] * len(batch)
-    for (number, t, _), variants, quality, box, extra in zip(batch, hashed.words, hashed.quality, inner, enrolled,
-                                                             strict=True):
+    for (number, t, _), variants, quality, box, extra, blanked in zip(batch, hashed.words, hashed.quality, inner,
+                                                                      enrolled, corners, strict=True):
         yield VideoFrame(t=t, number=number, words=variants[0], quality=int(quality), variants=variants,
-                         content=None if box is None else next(content), enrolled=extra)
+                         content=None if box is None else next(content), enrolled=extra, corners=blanked)
+
+
+def _dihedral_and_corners(frames: list[np.ndarray]) -> tuple[pdq.PdqBatch, np.ndarray]:
+    """What `pdq.hash_batch_dihedral` gives (the same bits, from the same public steps), and from the
+    same 64 x 64 buffers, (len(frames), len(CORNERS), 2, 4) PDQ words of each frame with each corner
+    box filled with its mean, as is and mirrored (the mirror from the DCT's signs, as there)."""
+    small = np.array([min(rgb.shape[:2]) < pdq.MIN_HASHABLE_DIM for rgb in frames])
+    buffers = np.stack([np.zeros((64, 64), np.float32) if tiny else pdq.downsample64(rgb)
+                        for rgb, tiny in zip(frames, small, strict=True)])
+    words = pdq.dct_to_words(pdq.dihedral_coeffs(pdq.dct16(buffers)).reshape(-1, 16, 16)).reshape(len(frames), 8, -1)
+    quality = pdq.quality(buffers)
+    words[small], quality[small] = 0, 0
+    blanked = np.repeat(buffers[:, None], len(CORNERS), axis=1)
+    means = buffers.mean(axis=(1, 2))
+    for k, (rows, cols) in enumerate(CORNERS):
+        blanked[:, k, rows, cols] = means[:, None, None]
+    coeffs = pdq.dihedral_coeffs(pdq.dct16(blanked.reshape(-1, 64, 64)))[:, [0, _MIRROR]]
+    corners = pdq.dct_to_words(coeffs.reshape(-1, 16, 16)).reshape(len(frames), len(CORNERS), 2, -1)
+    corners[small] = 0
+    return pdq.PdqBatch(words=words, quality=quality), corners
 
 
 def _enrollment_variants(frames: list[np.ndarray]) -> list[np.ndarray]:
