@@ -468,6 +468,7 @@ class Hashed:
     error: str = ""
     vpdq_error: str = ""
     size: int = 0
+    seconds: float = 0.0  # wall time of `hash_query_video` (in a worker, beside the other one)
 
 
 def vpdq_features(path: Path) -> Features:
@@ -477,7 +478,9 @@ def vpdq_features(path: Path) -> Features:
 def hash_query(path: Path, with_vpdq: bool = True) -> Hashed:
     out = Hashed(str(path), size=path.stat().st_size if path.exists() else 0)
     try:
+        started = time.perf_counter()
         out.ours = hash_query_video(str(path))
+        out.seconds = time.perf_counter() - started
     except Exception as exc:  # noqa: BLE001 - reported in the table as an error
         out.error = f"{type(exc).__name__}: {exc}"
     if vpdq is not None and with_vpdq:
@@ -725,6 +728,8 @@ class Case:
     query_duration: float = 0.0
     nearest_bits: int | None = None
     size: int = 0
+    hash_seconds: float = 0.0
+    match_seconds: float = 0.0
 
 
 def nearest_bits(query: VideoHashes, entry: VideoHashes) -> int | None:
@@ -750,7 +755,9 @@ def evaluate(case: Case, hashed: Hashed, ctx: MatchContext, originals: dict[str,
     else:
         q = hashed.ours
         case.query_frames, case.query_duration = len(q.frames), q.duration
+        started = time.perf_counter()
         case.matches = match_video_hashes(q, ctx)
+        case.match_seconds, case.hash_seconds = time.perf_counter() - started, hashed.seconds
         case.ours_found = any(m["match"] and m["relation"] in ("video", "exact") and m["external_id"] == case.source
                               for m in case.matches)
         for m in case.matches:
@@ -773,6 +780,18 @@ def evaluate(case: Case, hashed: Hashed, ctx: MatchContext, originals: dict[str,
             case.vpdq_wrong = [n for n in others if not case.explained(n)]
             case.vpdq_shared = [n for n in others if case.explained(n)]
     return case
+
+
+def query_cost_line(cases: dict[str, list[Case]]) -> str:
+    """Per query (originals and copies): hashing (`hash_query_video`, in the workers, 2 at a time) and
+    matching (`match_video_hashes` against the enrolled originals, alone), medians and totals."""
+    done = [c for group in cases.values() for c in group if not c.error and c.query_frames]
+    if not done:
+        return "Query cost: no query was hashed."
+    hashing, matching = [c.hash_seconds for c in done], [c.match_seconds for c in done]
+    return (f"Query cost over {len(done)} queries ({sum(c.query_frames for c in done)} frames): hashing median "
+            f"{statistics.median(hashing) * 1000:.0f} ms (total {sum(hashing):.1f} s, 2 workers at once), matching "
+            f"median {statistics.median(matching) * 1000:.1f} ms (total {sum(matching):.2f} s).")
 
 
 def ratio_cell(hits: int, n: int) -> str:
@@ -1085,6 +1104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"so {enrolled.frames + enrolled.variant_rows} PDQ index rows where plain 1 fps listing has {enrolled.plain_frames} "
         f"({(enrolled.frames + enrolled.variant_rows) / max(1, enrolled.plain_frames):.1f}x); listing took "
         f"{enrolled.seconds:.1f} s of hashing where plain hashing takes {enrolled.plain_seconds:.1f} s.",
+        query_cost_line(cases),
         "`ours`: `match_video_hashes(hash_query_video(copy))` has a 'video' or 'exact' match with match=True on",
         "the copy's own original. `vPDQ rule`: >= 80% of the copy's distinct vPDQ frames (quality >= 50) within 31",
         "bits of a frame of the original's vPDQ hash. `MD5`: identical file. `wrong`: decided matches on OTHER",
