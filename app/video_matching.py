@@ -51,16 +51,23 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
         picks = [(0, variants[0])] + ([(MIRROR, variants[MIRROR])] if len(variants) > MIRROR else [])
         if frame.content is not None:
             picks += [(CONTENT, frame.content[0]), (CONTENT + MIRROR, frame.content[MIRROR])]
-        if frame.corners is not None:  # a corner blanked counts as the frame itself, as is or mirrored
-            picks += [(v, words) for blanked in frame.corners for v, words in zip((0, MIRROR), blanked, strict=True)]
         for variant, words in picks:
             rows.append(words)
             row_frame.append(f)
             row_variant.append(variant)
+    cropped = len(rows)  # rows searched against the listed frames' crop variants too
+    for f, frame in enumerate(hashes.frames):
+        # A corner blanked counts as the frame itself, as is or mirrored. Searched against the listed
+        # frames only, not their crops (a copy both cropped and watermarked is not looked for): the
+        # corner rows are 4 times the others, and the index's cost grows with the rows searched.
+        for blanked in frame.corners if frame.corners is not None else ():
+            rows += list(blanked)
+            row_frame += [f, f]
+            row_variant += [0, MIRROR]
     matches: list[dict[str, object]] = []
     if rows:
         words = np.array(rows, np.uint64)
-        hits = ctx.index.search({"pdq": words, VARIANT: words}, list_ids=ctx.list_ids)
+        hits = ctx.index.search({"pdq": words, VARIANT: words[:cropped]}, list_ids=ctx.list_ids)
         # A listed image's variants include its halves, which alone decide nothing (app.matching's
         # region rule); frames are matched against the variants of listed frames only.
         hits = [h for h in hits if h.signal == "pdq" or h.t is not None]
