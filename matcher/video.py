@@ -11,7 +11,9 @@ For frames that go into a list (`variants=True`), each kept frame also carries t
 enrollment variants of itself (FRAME_VARIANTS, from `matcher.augment`): a cropped copy of a video
 cannot be uncropped on the query side, so the list side holds the crops, as it does for images.
 A short clip gets more frames for a list (`min_frames`; see `hash_video_to_list`), up to every frame
-of one whose frames mostly fail the quality filter.
+of one whose frames mostly fail the quality filter. For queries, each frame also carries the PDQ of
+itself with each corner box blanked (CORNERS: where watermarks and logos sit), taken from the 64 x 64
+buffer its own PDQ is computed from.
 
 Only the sampled frames must be decoded exactly; in MP4/MOV/MKV/WebM the frames no other frame
 refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_by_pts`), which leaves
