@@ -68,6 +68,9 @@ class ListTarget:
     entry_ids: np.ndarray  # (E,) store ids, by entry row
     entry_frames: dict[int, list[float]]  # store id -> frame times (video entries only)
     entry_row: dict[int, int]  # store id -> entry row
+    # store id -> (frames, k, 4) PDQ words of each listed frame and its crop variants, in entry_frames
+    # order: what index.video_match's support compares unhit catalogue frames with
+    entry_words: dict[int, np.ndarray] = field(default_factory=dict)
     queries: dict[str, np.ndarray] = field(default_factory=dict)  # signal -> (Q, W) uint64
     query_entry: dict[str, np.ndarray] = field(default_factory=dict)  # signal -> (Q,) entry row
     query_t: dict[str, np.ndarray] = field(default_factory=dict)  # signal -> (Q,) frame time, NaN for none
@@ -124,6 +127,7 @@ def build_target(
 ) -> ListTarget:
     entry_row: dict[int, int] = {}
     frames: dict[int, list[float]] = defaultdict(list)
+    frame_hexes: dict[int, dict[float, list[str]]] = defaultdict(lambda: defaultdict(list))  # entry -> t -> own first
     hexes: dict[str, list[str]] = defaultdict(list)
     owners: dict[str, list[int]] = defaultdict(list)
     times: dict[str, list[float]] = defaultdict(list)
@@ -137,13 +141,32 @@ def build_target(
         times[signal].append(np.nan if row.t is None else row.t)
         if row.t is not None and row.signal != VARIANT:  # a listed frame's crop variants share its time
             frames[row.entry_id].append(row.t)
+        if row.t is not None and row.signal in ("pdq", VARIANT):
+            group = frame_hexes[row.entry_id][row.t]
+            if row.signal == "pdq":
+                group.insert(0, row.value)
+            else:
+                group.append(row.value)
+    entry_frames = {e: sorted(ts) for e, ts in frames.items()}
     target = ListTarget(list_id, name, action, thresholds, policy, np.array(list(entry_row), np.int64),
-                        {e: sorted(ts) for e, ts in frames.items()}, entry_row)
+                        entry_frames, entry_row, _frame_words(entry_frames, frame_hexes))
     for signal, values in hexes.items():
         target.queries[signal] = _codes(values, SIGNAL_TYPES[signal].bits)
         target.query_entry[signal] = np.array(owners[signal], np.int64)
         target.query_t[signal] = np.array(times[signal], np.float64)
     return target
+
+
+def _frame_words(entry_frames: dict[int, list[float]], hexes: dict[int, dict[float, list[str]]]) -> dict[int, np.ndarray]:
+    """(frames, k, 4) words per video entry: each frame's own PDQ, then its variants; a frame with fewer
+    variants than the entry's most repeats its own PDQ (as app.video_matching reads them)."""
+    out = {}
+    for entry_id, times in entry_frames.items():
+        groups = [hexes[entry_id][t] for t in times]
+        k = max(len(g) for g in groups)
+        padded = [h for g in groups for h in (*g, *[g[0]] * (k - len(g)))]
+        out[entry_id] = _codes(padded, 256).reshape(len(times), k, -1)
+    return out
 
 
 def name_entries(store: Store, hits: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -284,15 +307,16 @@ def rescan_lines(numbered: Iterable[tuple[int, str]], target: ListTarget) -> Chu
         if text.strip():
             cols.add(number, text, wanted)
     pairs: Pairs = []
-    for signal, codes in cols.codes().items():
+    codes = cols.codes()
+    for signal, values in codes.items():
         queries = target.queries[signal]
         if SIGNAL_TYPES[signal].perceptual:
-            found = MultiIndex(codes).search(queries, target.thresholds.get(signal, 0))
+            found = MultiIndex(values).search(queries, target.thresholds.get(signal, 0))
             pairs.append((signal, found.row, found.query, found.distance))
         else:
-            rows, query = _equal_rows(codes, queries)
+            rows, query = _equal_rows(values, queries)
             pairs.append((signal, rows, query, np.zeros(len(rows), np.int32)))
-    hits = _describe(cols, pairs, target)
+    hits = _describe(cols, pairs, target, codes.get("pdq"))
     hits.sort(key=lambda h: (h["line"], h["entry_id"], _SIGNAL_RANK[str(h["signal"])]))
     return ChunkResult(hits, len(cols.lines), cols.skipped, cols.problems, read)
 
@@ -313,7 +337,7 @@ def _equal_rows(codes: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.
     return order[starts].astype(np.int64), query.astype(np.int64)
 
 
-def _describe(cols: _Columns, pairs: Pairs, target: ListTarget) -> list[dict[str, object]]:
+def _describe(cols: _Columns, pairs: Pairs, target: ListTarget, pdq: np.ndarray | None) -> list[dict[str, object]]:
     best: dict[tuple[int, int, str], dict[str, object]] = {}
     video_hits: dict[int, list[Hit]] = defaultdict(list)
     for signal, cat_rows, query_rows, distances in pairs:
@@ -337,7 +361,7 @@ def _describe(cols: _Columns, pairs: Pairs, target: ListTarget) -> list[dict[str
                     best[key]["entry_time"] = round(t, 3)
     out = _decided(list(best.values()), target)
     for record, hits in video_hits.items():
-        out += _video_hits(cols, record, hits, target)
+        out += _video_hits(cols, record, hits, target, _record_frames(cols, record, pdq))
     return out
 
 
@@ -357,10 +381,22 @@ def _decided(hits: list[dict[str, object]], target: ListTarget) -> list[dict[str
     return out
 
 
-def _video_hits(cols: _Columns, record: int, hits: list[Hit], target: ListTarget) -> list[dict[str, object]]:
+def _record_frames(cols: _Columns, record: int, pdq: np.ndarray | None) -> np.ndarray | None:
+    """A catalogued video's frame PDQ words, in frame order (its rows are consecutive in the chunk)."""
+    if pdq is None:
+        return None
+    owners = np.asarray(cols.owner["pdq"], np.int64)
+    lo, hi = np.searchsorted(owners, record, "left"), np.searchsorted(owners, record, "right")
+    frames = np.asarray(cols.frame["pdq"][lo:hi], np.int64)
+    return pdq[lo:hi][frames >= 0]
+
+
+def _video_hits(cols: _Columns, record: int, hits: list[Hit], target: ListTarget,
+                words: np.ndarray | None) -> list[dict[str, object]]:
     times = cols.frame_times[record]
     rows = list(range(len(times)))
-    found = match_video(times, cols.durations[record], rows, [0] * len(rows), hits, target.entry_frames, target.policy)
+    found = match_video(times, cols.durations[record], rows, [0] * len(rows), hits, target.entry_frames, target.policy,
+                        query_words=words, entry_words=target.entry_words)
     out = []
     for m in found:
         if not m.decided:

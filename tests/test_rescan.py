@@ -199,6 +199,29 @@ def test_videos_and_screenshots(tmp_path, synthetic):
     assert next(h for h in hits if h["relation"] == "screenshot")["entry_time"] == 4.0
 
 
+def test_video_frames_past_the_threshold_count_through_support_as_in_takedown_match(tmp_path):
+    """A catalogued part of a listed video whose frames, but one, lie 36-40 bits from the listed ones at
+    the same moments (a dim copy under a watermark): the one hit fixes the offset, the others support
+    it (index.video_match), as `takedown match` decides; one frame alone would decide nothing."""
+    rng = np.random.default_rng(8)
+    frames = random_codes(rng, 10, 256)
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.create_list("vids", owner="o", actor="t")
+    listed = tuple(FrameHash(float(t), words_to_hexes(frames[t][None])[0], 100) for t in range(10))
+    store.import_entries("vids", [RowResult(1, EntryRecord("clip", {"md5": "ab" * 16}, kind="video", frames=listed))],
+                         actor="t")
+    part = [flip(rng, frames[5], 4)] + [flip(rng, frames[t], 36 + t - 6) for t in (6, 7, 8)]
+    line = {"path": "/srv/part.mp4", "kind": "video", "duration": 4.0,
+            "frames": [{"t": float(t), "pdq": words_to_hexes(code[None])[0], "quality": 100} for t, code in enumerate(part)]}
+    one = dict(line, path="/srv/one.mp4", frames=line["frames"][:1] + [
+        {"t": float(t), "pdq": words_to_hexes(random_codes(rng, 1, 256))[0], "quality": 100} for t in (1, 2, 3)])
+    catalogue = tmp_path / "cat.jsonl"
+    catalogue.write_text(json.dumps(line) + "\n" + json.dumps(one) + "\n")
+    hits = [h for part_ in rescan(str(catalogue), load_target(store, "vids"), RescanReport()) for h in part_.hits]
+    assert [(h["path"], h["relation"]) for h in hits] == [("/srv/part.mp4", "video")]
+    assert hits[0]["query_coverage"] == 1.0 and hits[0]["distance"] == 4
+
+
 def takedown(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           input=stdin, timeout=300, env={**os.environ, **env})
