@@ -10,15 +10,6 @@ the rotation into re-uploads and strip the tag, so hashing the displayed orienta
 original and its re-shared copies agree. `orientation="ignore"` gives the raw stored pixels, which is
 what `pdqhash`/`imagehash` called on `Image.open(...)` see; PDQ's dihedral variants match either way.
 
-Plain JPEG and PNG files (`matcher.plain_decode` says which) are decoded by OpenCV, whose pixels for
-them are Pillow's, to the RGB array PDQ reads in less time (CPU per corpus file: JPEG 1.32 -> 1.24 ms,
-PNG 5.5 -> 4.6 ms; with the grey image the imagehash family reads too, about as before); every other
-file, and every file OpenCV fails on, by Pillow, which also makes every refusal: a file decodes to the
-same pixels, or fails with the same error, either way.
-The checks above run first for both. EXIF orientation is applied to OpenCV's array exactly as
-`ImageOps.exif_transpose` transposes Pillow's image, and the Pillow image the imagehash family reads is
-made from the array only when asked for.
-
 This module never writes the media anywhere and never logs its bytes.
 """
 
@@ -31,7 +22,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -44,7 +34,6 @@ from matcher.errors import (
     TooManyPixels,
     ZeroSizedImage,
 )
-from matcher.plain_decode import decode_plain
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
@@ -65,74 +54,43 @@ class DecodeLimits:
 DEFAULT_LIMITS = DecodeLimits()
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class DecodedImage:
-    """One decoded still image. `rgb` is the uint8 array PDQ reads; `gray` is the Pillow 'L' image the
-    imagehash family reads, converted from the decoded mode exactly as `imagehash` converts it.
+    """One decoded still image. `image` keeps Pillow's own mode so that the imagehash family can
+    convert it to grey exactly as `imagehash` does; `rgb` is the uint8 array PDQ reads.
 
-    `pixels` is what was decoded: Pillow's image, in Pillow's own mode, or OpenCV's read-only array
-    (H x W for a grey source, whose Pillow mode is 'L'; H x W x 3 RGB for any other source, alpha
-    dropped as `convert("RGB")` drops it). `rgb` and `gray` are the same bytes either way.
-    `image` is `pixels` as a Pillow image (made from the array when first asked for).
     `scale` is the JPEG draft reduction used (1 = full resolution, 2, 4 or 8 on the fast path).
-    Equality is identity: nothing compares decoded images, and arrays have no single truth value.
     """
 
-    pixels: Image.Image | np.ndarray
+    image: Image.Image
     format: str
     scale: int = 1
     source_size: tuple[int, int] = (0, 0)
     # Grey thumbnails by (width, height), filled by matcher.thumbnail so several hashes share one pass.
-    thumbnails: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
+    thumbnails: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.source_size == (0, 0):
-            object.__setattr__(self, "source_size", (self.width, self.height))
+            object.__setattr__(self, "source_size", self.image.size)
 
     @property
     def width(self) -> int:
-        pixels = self.pixels
-        return pixels.width if isinstance(pixels, Image.Image) else int(pixels.shape[1])
+        return self.image.width
 
     @property
     def height(self) -> int:
-        pixels = self.pixels
-        return pixels.height if isinstance(pixels, Image.Image) else int(pixels.shape[0])
-
-    @cached_property
-    def image(self) -> Image.Image:
-        """The pixels as a Pillow image: Pillow's own, or one made from OpenCV's array ('L' or 'RGB')."""
-        pixels = self.pixels
-        if isinstance(pixels, Image.Image):
-            return pixels
-        return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
+        return self.image.height
 
     @cached_property
     def rgb(self) -> np.ndarray:
         """H x W x 3 uint8, alpha dropped (as `Image.convert("RGB")` does, like the reference tools)."""
-        pixels = self.pixels
-        if isinstance(pixels, np.ndarray):
-            if pixels.ndim == 3:
-                return pixels
-            # Each grey level in all three channels, as Pillow converts L to RGB (cv2.merge: one thread).
-            rgb = cv2.merge((pixels, pixels, pixels))
-            rgb.flags.writeable = False
-            return rgb
-        im = pixels if pixels.mode == "RGB" else pixels.convert("RGB")
+        im = self.image if self.image.mode == "RGB" else self.image.convert("RGB")
         return _rgb_array(im)
 
     @cached_property
     def gray(self) -> Image.Image:
-        """Pillow 'L' image, converted from the decoded mode exactly as imagehash converts it.
-
-        From OpenCV's RGB array it is Pillow's conversion of the RGB pixels, which equals Pillow's
-        conversion from the modes sent to OpenCV (RGB, RGBA and palette: one luma formula on the same
-        colours; grey + alpha comes back grey already).
-        """
-        # Not cv2.cvtColor to RGBA and a mapped buffer, which would skip Image.fromarray's copy: OpenCV
-        # runs cvtColor on its thread pool, whose waiting threads burn more CPU than the copy costs.
-        image = self.image
-        return image if image.mode == "L" else image.convert("L")
+        """Pillow 'L' image, converted from the decoded mode exactly as imagehash converts it."""
+        return self.image if self.image.mode == "L" else self.image.convert("L")
 
 
 def _rgb_array(im: Image.Image) -> np.ndarray:
@@ -157,7 +115,7 @@ def from_array(rgb: np.ndarray) -> DecodedImage:
         raise ValueError(f"expected an H x W x 3 array, got shape {rgb.shape}")
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ZeroSizedImage("image has zero width or height")
-    return DecodedImage(Image.fromarray(rgb, "RGB"), format="ARRAY")
+    return DecodedImage(image=Image.fromarray(rgb, "RGB"), format="ARRAY")
 
 
 def decode_image(
@@ -185,17 +143,11 @@ def decode_image(
             f"image is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}"
         )
     fmt = im.format or _format_of(data)
-    if draft_min_side is None or fmt != "JPEG":  # the draft (reduced) decode is Pillow's
-        pixels = decode_plain(data, im)
-        if pixels is not None:
-            if orientation == "apply":
-                pixels, (width, height) = _oriented_array(im, pixels, (width, height))
-            return DecodedImage(pixels, fmt, 1, (width, height))
     scale = _apply_draft(im, draft_min_side)
     _load(im)
     if orientation == "apply":
         im, (width, height) = _oriented(im, (width, height))
-    return DecodedImage(im, fmt, scale, (width, height))
+    return DecodedImage(image=im, format=fmt, scale=scale, source_size=(width, height))
 
 
 def _open(data: bytes) -> Image.Image:
@@ -310,44 +262,3 @@ def _oriented(im: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, tupl
         return im, size
     swapped = orientation in (5, 6, 7, 8)
     return rotated, (size[1], size[0]) if swapped else size
-
-
-# ImageOps.exif_transpose's transposition for each orientation, done on an array; 1 and others: none.
-_ARRAY_TRANSPOSES = {
-    2: lambda a: cv2.flip(a, 1),  # FLIP_LEFT_RIGHT
-    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),  # ROTATE_180
-    4: lambda a: cv2.flip(a, 0),  # FLIP_TOP_BOTTOM
-    5: cv2.transpose,  # TRANSPOSE
-    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),  # ROTATE_270 (Pillow turns counter-clockwise)
-    7: lambda a: cv2.flip(cv2.transpose(a), -1),  # TRANSVERSE
-    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),  # ROTATE_90
-}
-
-
-def _oriented_array(
-    im: Image.Image, pixels: np.ndarray, size: tuple[int, int]
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """`_oriented` for OpenCV's array of the same file: the same tag read the same way, the same
-    transposition, and none wherever `_oriented` gives up."""
-    try:
-        # Pillow's own reading of the tag from the header it parsed. PngImageFile.getexif would decode
-        # the whole image first, to see chunks after the image data; plain_decode accepts none there.
-        orientation = Image.Image.getexif(im).get(0x0112, 1)
-    except Exception:  # noqa: BLE001 - as in _oriented
-        return pixels, size
-    if orientation in (None, 1):
-        return pixels, size
-    # exif_transpose also rewrites the EXIF it copies to the new image and can fail doing so, when
-    # _oriented keeps the image as stored: run it on a 1-pixel image with the same metadata to know.
-    stand_in = Image.new("L", (1, 1))
-    stand_in.info = dict(im.info)
-    try:
-        ImageOps.exif_transpose(stand_in)
-    except Exception:  # noqa: BLE001 - as in _oriented
-        return pixels, size
-    transpose = _ARRAY_TRANSPOSES.get(orientation)
-    if transpose is not None:
-        pixels = transpose(pixels)
-        pixels.flags.writeable = False
-    swapped = orientation in (5, 6, 7, 8)
-    return pixels, (size[1], size[0]) if swapped else size
