@@ -17,7 +17,7 @@ What it measures, in one run:
    figure is shown second, because it mostly measures threatexchange's start-up.
 1b. The decoding floor, in this process on one core (CPU time, best of 3 per image): what Pillow's full
    decode of each corpus image costs (both tools need it for the exact hash), what OpenCV's costs (the
-   same libraries; `matcher.decode` uses it for plain JPEG and PNG), what is left of Pillow's when
+   same libraries, RGB out: the other decoder an exact hasher could use), what is left of Pillow's when
    libjpeg decodes JPEG at 1/8 scale (entropy decoding, which no reduced decode skips; PNG has no
    reduced decode), and our whole per-file hashing. From these it states the best files/s any exact
    hasher could reach on this machine's cores, against the 10x-threatexchange target.
@@ -401,7 +401,7 @@ def _full_decode(blob: bytes) -> None:
 
 def _opencv_decode(blob: bytes) -> None:
     """OpenCV's full decode straight to RGB (libjpeg-turbo and libpng, like Pillow), EXIF orientation
-    left alone as in `_full_decode`: what `matcher.decode` pays for the files it sends to OpenCV."""
+    left alone as in `_full_decode`: the other decoder an exact hasher could use."""
     import cv2
 
     rgb = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)  # OpenCV < 4.10 gives BGR: the same work
@@ -459,7 +459,7 @@ def floor_lines(floor: dict[str, float], te: HashRun | None, ours: list[HashRun]
             f"= {cores * 1000 / decode / te_rate:.1f}x threatexchange; entropy decoding alone "
             f"(no inverse DCT or colour conversion) allows "
             f"{cores * 1000 / floor['JPEG entropy decoding only (1/8-scale decode; PNG whole)'] / te_rate:.1f}x.",
-            f"- OpenCV's full decode (same libraries, RGB out; `matcher.decode` uses it for plain JPEG and PNG) "
+            f"- OpenCV's full decode (same libraries, RGB out) "
             f"costs {floor['OpenCV full decode (RGB out)']:.2f} ms per file: a ceiling of "
             f"{cores * 1000 / floor['OpenCV full decode (RGB out)']:,.0f} files/s "
             f"= {cores * 1000 / floor['OpenCV full decode (RGB out)'] / te_rate:.1f}x threatexchange.",
