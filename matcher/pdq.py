@@ -230,10 +230,11 @@ def dihedral_coeffs(coeffs: np.ndarray) -> np.ndarray:
     return np.stack(variants, axis=1)
 
 
-def _buffers(
-    images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None
+def buffers64(
+    images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stack the 64x64 buffers; also return which images are too small to hash."""
+    """Stack the 64x64 buffers (`downsample64`); also return which images are too small to hash
+    (their buffers are zeros)."""
     out = np.zeros((len(images), 64, 64), dtype=np.float32)
     too_small = np.zeros(len(images), dtype=bool)
     for n, rgb in enumerate(images):
@@ -254,7 +255,7 @@ def hash_batch(
     `full_shapes[n]` (H, W), where given, says image n is a reduced-scale (JPEG draft) decode of an
     image that size; the hash then approximates the full-resolution one.
     """
-    buffers, too_small = _buffers(images, full_shapes)
+    buffers, too_small = buffers64(images, full_shapes)
     words = dct_to_words(dct16(buffers))
     q = quality(buffers)
     words[too_small] = 0
@@ -266,9 +267,13 @@ def hash_batch_dihedral(
     images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
 ) -> PdqBatch:
     """Like hash_batch, but `words` is (N, 8, 4): the eight dihedral variants of each image."""
-    buffers, too_small = _buffers(images, full_shapes)
+    return dihedral_from_buffers(*buffers64(images, full_shapes))
+
+
+def dihedral_from_buffers(buffers: np.ndarray, too_small: np.ndarray) -> PdqBatch:
+    """`hash_batch_dihedral` of images already reduced to their (N, 64, 64) buffers (`buffers64`)."""
     coeffs = dihedral_coeffs(dct16(buffers))
-    n = len(images)
+    n = len(buffers)
     words = dct_to_words(coeffs.reshape(n * 8, 16, 16)).reshape(n, 8, 4)
     q = quality(buffers)
     words[too_small] = 0

@@ -286,15 +286,10 @@ def _hash_batch(batch: list[tuple[int, float, np.ndarray]], enroll: bool) -> Ite
 
 
 def _dihedral_and_corners(frames: list[np.ndarray]) -> tuple[pdq.PdqBatch, np.ndarray]:
-    """What `pdq.hash_batch_dihedral` gives (the same bits, from the same public steps), and from the
-    same 64 x 64 buffers, (len(frames), len(CORNERS), 2, 4) PDQ words of each frame with each corner
-    box filled with its mean, as is and mirrored (the mirror from the DCT's signs, as there)."""
-    small = np.array([min(rgb.shape[:2]) < pdq.MIN_HASHABLE_DIM for rgb in frames])
-    buffers = np.stack([np.zeros((64, 64), np.float32) if tiny else pdq.downsample64(rgb)
-                        for rgb, tiny in zip(frames, small, strict=True)])
-    words = pdq.dct_to_words(pdq.dihedral_coeffs(pdq.dct16(buffers)).reshape(-1, 16, 16)).reshape(len(frames), 8, -1)
-    quality = pdq.quality(buffers)
-    words[small], quality[small] = 0, 0
+    """`pdq.hash_batch_dihedral` of the frames, and from the same 64 x 64 buffers, (len(frames),
+    len(CORNERS), 2, 4) PDQ words of each frame with each corner box filled with its mean, as is and
+    mirrored (the mirror from the DCT's signs, as there)."""
+    buffers, small = pdq.buffers64(frames)
     blanked = np.repeat(buffers[:, None], len(CORNERS), axis=1)
     means = buffers.mean(axis=(1, 2))
     for k, (rows, cols) in enumerate(CORNERS):
@@ -302,7 +297,7 @@ def _dihedral_and_corners(frames: list[np.ndarray]) -> tuple[pdq.PdqBatch, np.nd
     coeffs = pdq.dihedral_coeffs(pdq.dct16(blanked.reshape(-1, 64, 64)))[:, [0, _MIRROR]]
     corners = pdq.dct_to_words(coeffs.reshape(-1, 16, 16)).reshape(len(frames), len(CORNERS), 2, -1)
     corners[small] = 0
-    return pdq.PdqBatch(words=words, quality=quality), corners
+    return pdq.dihedral_from_buffers(buffers, small), corners
 
 
 def _enrollment_variants(frames: list[np.ndarray]) -> list[np.ndarray]:
