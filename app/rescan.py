@@ -39,7 +39,7 @@ from index.hamming import MultiIndex
 from index.live import Hit
 from index.model import Action
 from index.store import SignalRow, Store
-from index.video_match import DEFAULT_POLICY, VideoPolicy, match_video
+from index.video_match import DEFAULT_POLICY, VideoPolicy, frame_words, match_video
 from matcher.registry import SIGNAL_TYPES
 
 # Catalogue lines indexed at once: each costs ~130 bytes of index per perceptual signal plus its path
@@ -158,15 +158,8 @@ def build_target(
 
 
 def _frame_words(entry_frames: dict[int, list[float]], hexes: dict[int, dict[float, list[str]]]) -> dict[int, np.ndarray]:
-    """(frames, k, 4) words per video entry: each frame's own PDQ, then its variants; a frame with fewer
-    variants than the entry's most repeats its own PDQ (as app.video_matching reads them)."""
-    out = {}
-    for entry_id, times in entry_frames.items():
-        groups = [hexes[entry_id][t] for t in times]
-        k = max(len(g) for g in groups)
-        padded = [h for g in groups for h in (*g, *[g[0]] * (k - len(g)))]
-        out[entry_id] = _codes(padded, 256).reshape(len(times), k, -1)
-    return out
+    """Per video entry, its frames' PDQ and variants in `match_video`'s layout (`frame_words`)."""
+    return {entry_id: frame_words([hexes[entry_id][t] for t in times]) for entry_id, times in entry_frames.items()}
 
 
 def name_entries(store: Store, hits: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -360,8 +353,9 @@ def _describe(cols: _Columns, pairs: Pairs, target: ListTarget, pdq: np.ndarray 
                 if on_frame:
                     best[key]["entry_time"] = round(t, 3)
     out = _decided(list(best.values()), target)
+    frame_words_of = _frame_words_by_record(cols, pdq, set(video_hits))
     for record, hits in video_hits.items():
-        out += _video_hits(cols, record, hits, target, _record_frames(cols, record, pdq))
+        out += _video_hits(cols, record, hits, target, frame_words_of.get(record))
     return out
 
 
@@ -381,14 +375,18 @@ def _decided(hits: list[dict[str, object]], target: ListTarget) -> list[dict[str
     return out
 
 
-def _record_frames(cols: _Columns, record: int, pdq: np.ndarray | None) -> np.ndarray | None:
-    """A catalogued video's frame PDQ words, in frame order (its rows are consecutive in the chunk)."""
-    if pdq is None:
-        return None
+def _frame_words_by_record(cols: _Columns, pdq: np.ndarray | None, records: set[int]) -> dict[int, np.ndarray]:
+    """The catalogued videos' frame PDQ words, in frame order, for `records` (each record's rows are
+    consecutive in the chunk, in the order read)."""
+    if pdq is None or not records:
+        return {}
     owners = np.asarray(cols.owner["pdq"], np.int64)
-    lo, hi = np.searchsorted(owners, record, "left"), np.searchsorted(owners, record, "right")
-    frames = np.asarray(cols.frame["pdq"][lo:hi], np.int64)
-    return pdq[lo:hi][frames >= 0]
+    frames = np.asarray(cols.frame["pdq"], np.int64)
+    out = {}
+    for record in records:
+        lo, hi = np.searchsorted(owners, record, "left"), np.searchsorted(owners, record, "right")
+        out[record] = pdq[lo:hi][frames[lo:hi] >= 0]
+    return out
 
 
 def _video_hits(cols: _Columns, record: int, hits: list[Hit], target: ListTarget,

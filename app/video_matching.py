@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from app.matching import VARIANT, MatchContext, best_per_entry, describe, image_match
-from index.video_match import match_video
+from index.video_match import frame_words, match_video
 from matcher import pdq
 from matcher.bits import hexes_to_words
 from matcher.video import VideoHashes, VideoLimits, hash_video
@@ -84,14 +84,12 @@ def match_video_hashes(hashes: VideoHashes, ctx: MatchContext) -> list[dict[str,
 
 def _entry_frames(ctx: MatchContext, entry_ids: set[int]) -> tuple[dict[int, list[float]], dict[int, np.ndarray]]:
     """Each hit entry's frame times, and its frames' PDQ words with their enrollment variants
-    ((frames, k, 4); a frame with fewer variants than another repeats its own PDQ), for support."""
+    (`index.video_match.frame_words`), for support."""
     infos = ctx.index.store.entries_by_id(entry_ids)
     times, words = {}, {}
     for i, info in infos.items():
         frames = info.record.frames
         times[i] = [f.t for f in frames]
         if frames:
-            k = 1 + max(len(f.variants) for f in frames)
-            hexes = [h for f in frames for h in (f.pdq, *f.variants, *[f.pdq] * (k - 1 - len(f.variants)))]
-            words[i] = hexes_to_words(hexes, 256).reshape(len(frames), k, -1)
+            words[i] = frame_words([(f.pdq, *f.variants) for f in frames])
     return times, words

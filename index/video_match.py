@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.live import Hit
+from matcher.bits import hexes_to_words
 
 SUPPORT_BITS = 44  # a query frame this close to the entry frame at an anchored moment supports the match
 ALIGN_SECONDS = 0.25  # how far that entry frame may lie from the moment (query sampling: 2-4 per second)
@@ -127,11 +128,12 @@ def match_video(
     for hit in hits:
         grouped[(hit.entry_id, hit.list_id, int(row_variant[hit.query]))].append(hit)
     best: dict[int, VideoMatch] = {}
+    variants = np.asarray(row_variant)
     for (entry_id, list_id, variant), group in grouped.items():
         rules = policy if isinstance(policy, VideoPolicy) else policy.get(list_id, DEFAULT_POLICY)
         support = None
         if query_words is not None and entry_words is not None and entry_id in entry_words:
-            rows = np.flatnonzero(np.asarray(row_variant) == variant)
+            rows = np.flatnonzero(variants == variant)
             support = (rows, query_words, entry_words[entry_id])
         match = _summarise(entry_id, list_id, variant, group, row_frame, query_times, query_spans, total,
                            entry_frames.get(entry_id, ()), rules, support)
@@ -207,6 +209,15 @@ def _supported(anchors: set[tuple[float, float]], rows: np.ndarray, query_words:
         frames.update(int(row_frame[r]) for r in rows[aligned][close])
         entries.update(int(j) for j in at[close])
     return frames, entries
+
+
+def frame_words(groups: Sequence[Sequence[str]]) -> np.ndarray:
+    """The (frames, k, 4) `entry_words` layout `match_video` reads, from each listed frame's PDQ hex
+    followed by its enrollment variants' (one group per frame, in frame-time order). A frame with fewer
+    variants than another repeats its own PDQ, which changes no minimum distance."""
+    k = max(len(g) for g in groups)
+    padded = [h for g in groups for h in (*g, *[g[0]] * (k - len(g)))]
+    return hexes_to_words(padded, 256).reshape(len(groups), k, -1)
 
 
 def screenshots(hits: Iterable[Hit]) -> list[Hit]:
