@@ -18,9 +18,8 @@ from itertools import islice
 from multiprocessing.context import BaseContext
 
 from matcher.errors import MediaError, MediaTooLarge
-from matcher.hashing import HashOptions, hash_image_bytes
+from matcher.hashing import HashOptions, hash_image_bytes, hash_video_bytes
 from matcher.media import is_gif_or_webp, media_kind
-from matcher.video import hash_video, hash_video_to_list
 
 CHUNK = 16
 Record = dict[str, object]
@@ -69,8 +68,7 @@ def hash_file(path: str, options: HashOptions) -> Record:
     try:
         kind, source = read_media(path, options)
         if kind == "video":
-            hasher = hash_video_to_list if options.variants else hash_video
-            return {**head, **hasher(source, limits=options.video_limits).to_dict()}
+            return {**head, **hash_video_bytes(source, options).to_dict()}
         return {**head, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
     except (MediaError, OSError) as exc:
         return {**head, **error_record(path, exc)}

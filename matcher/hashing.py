@@ -18,6 +18,7 @@ Pure: bytes in, dataclasses out. Nothing is written or logged.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -27,7 +28,7 @@ from matcher.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, Orientati
 from matcher.errors import MediaError
 from matcher.registry import DEFAULT_SIGNALS, byte_signals, image_signals
 from matcher.signal import SignalValue
-from matcher.video import DEFAULT_VIDEO_LIMITS, VideoLimits
+from matcher.video import DEFAULT_VIDEO_LIMITS, VideoHashes, VideoLimits, hash_video, hash_video_to_list
 
 Mode = Literal["exact", "fast"]
 FAST_MIN_SIDE = 192
@@ -83,6 +84,13 @@ def hash_image_bytes(data: bytes, options: HashOptions = DEFAULT_OPTIONS) -> Ima
     if isinstance(result, MediaError):
         raise result
     return result
+
+
+def hash_video_bytes(source: bytes | str | os.PathLike[str], options: HashOptions = DEFAULT_OPTIONS) -> VideoHashes:
+    """A video's frames and digests as the options ask: for a list (`variants`), with each frame's
+    enrollment variants and denser frames in short clips (`hash_video_to_list`); else vPDQ's frames."""
+    hasher = hash_video_to_list if options.variants else hash_video
+    return hasher(source, limits=options.video_limits)
 
 
 def hash_images_bytes(

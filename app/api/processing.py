@@ -9,8 +9,7 @@ from __future__ import annotations
 from app.api.uploads import Media
 from app.matching import MatchContext, match_image
 from app.video_matching import hash_query_video, match_video_hashes
-from matcher.hashing import HashOptions, decode_for, hash_decoded, hash_image_bytes
-from matcher.video import hash_video, hash_video_to_list
+from matcher.hashing import HashOptions, decode_for, hash_decoded, hash_image_bytes, hash_video_bytes
 
 Matches = list[dict[str, object]]
 
@@ -18,8 +17,7 @@ Matches = list[dict[str, object]]
 def hash_media(media: Media, options: HashOptions) -> dict[str, object]:
     """The hash record of the file: image signals, or a video's vPDQ frames and digests."""
     if media.kind == "video":
-        hasher = hash_video_to_list if options.variants else hash_video  # listing: frame variants too
-        return hasher(media.source, limits=options.video_limits).to_dict()
+        return hash_video_bytes(media.source, options).to_dict()
     return hash_image_bytes(media.data, options).to_dict()  # type: ignore[arg-type]
 
 
