@@ -130,21 +130,21 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     for name, value in hashes.signals.items():
         if name != "pdq":
             queries[name] = hexes_to_words([value.hex], len(value.hex) * 4)
-    framed = _picture_words(rows.pictures, [name for name in PICTURE_SIGNALS if name in queries])
-    for name, words in framed.items():
+    pictures = _picture_words(rows.pictures, [name for name in PICTURE_SIGNALS if name in queries])
+    for name, words in pictures.items():
         queries[name] = np.concatenate([queries[name], words])
-    hits = _paired_picture_hits(ctx.index.search(queries, list_ids=ctx.list_ids), framed)
+    hits = _paired_picture_hits(ctx.index.search(queries, list_ids=ctx.list_ids), pictures)
     return _image_matches(ctx, hits, rows)
 
 
-# The framed pictures (and the mirrored image) are also hashed with these, which unlike PDQ barely
+# The framed pictures (and the image mirrored and turned) are also hashed with these, which unlike PDQ barely
 # move when a picture is resampled: a text page or a fine pattern scaled by a few percent into a chat
 # screenshot lands 35-50 PDQ bits from itself but within 3 pHash/dHash bits.
 PICTURE_SIGNALS = ("phash", "dhash")
 
 
 def _picture_words(pictures: list[tuple[str, np.ndarray]], signals: list[str]) -> dict[str, np.ndarray]:
-    """The 64-bit hashes (by signal name) of each framed picture, in `pictures` order."""
+    """The 64-bit hashes (by signal name) of each of QueryRows.pictures, in that order."""
     if not pictures or len(signals) < len(PICTURE_SIGNALS):
         return {}
     decoded = [DecodedImage(Image.fromarray(picture), "RGB") for _, picture in pictures]
@@ -165,17 +165,17 @@ def _whole_only_without_pdq(hits: list[Hit], infos: Mapping[int, EntryInfo]) -> 
     return [h for h in hits if not (h.signal in PICTURE_SIGNALS and 1 <= h.query <= WHOLE and h.entry_id in with_pdq)]
 
 
-def _paired_picture_hits(hits: list[Hit], framed: Mapping[str, np.ndarray]) -> list[Hit]:
-    """Keep a framed picture's 64-bit hits only where all of PICTURE_SIGNALS of that one picture hit
-    one entry: one 64-bit hash of a cut-out is too weak alone, and many cut-outs give it many tries."""
-    if not framed:
+def _paired_picture_hits(hits: list[Hit], pictures: Mapping[str, np.ndarray]) -> list[Hit]:
+    """Keep a picture's 64-bit hits only where all of PICTURE_SIGNALS of that one picture hit one
+    entry: one 64-bit hash of a cut-out is too weak alone, and many cut-outs give it many tries."""
+    if not pictures:
         return hits
-    own = [h for h in hits if h.signal not in framed or h.query == 0]
-    cut = [h for h in hits if h.signal in framed and h.query > 0]
+    own = [h for h in hits if h.signal not in pictures or h.query == 0]
+    cut = [h for h in hits if h.signal in pictures and h.query > 0]
     agreeing: dict[tuple[int, int], set[str]] = {}
     for h in cut:
         agreeing.setdefault((h.entry_id, h.query), set()).add(h.signal)
-    return own + [h for h in cut if len(agreeing[(h.entry_id, h.query)]) == len(framed)]
+    return own + [h for h in cut if len(agreeing[(h.entry_id, h.query)]) == len(pictures)]
 
 
 def _image_matches(ctx: MatchContext, hits: list[Hit], rows: QueryRows | None) -> list[dict[str, object]]:
