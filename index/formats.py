@@ -496,7 +496,7 @@ def _csv_column(name: str, id_column: str) -> _Column:
 
 def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
     if len(row) > len(columns):
-        raise InvalidEntry(f"{len(row)} cells, but the header names {len(columns)} columns")
+        raise InvalidEntry(f"{len(row):,} cells, but the header names {len(columns)} columns")
     fields: dict[str, str] = {}
     signals: dict[str, str] = {}
     qualities: dict[str, int] = {}

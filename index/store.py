@@ -29,6 +29,7 @@ import os
 import pickle
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,7 +58,12 @@ from matcher.augment import PdqVariant
 BATCH = 2000
 VARIANT = PdqVariant.name  # entry_signals rows of an image's enrollment variants, in VARIANTS order
 MAX_REPORTED_ERRORS = 1000
-IMPORT_STALE = timedelta(minutes=5)  # a running import silent this long was left by a dead process
+IMPORT_STALE = timedelta(seconds=60)  # a running import silent this long (it beats every batch) was left by a dead process
+# SQLite queues no writers: one waiting on the lock polls (every 100 ms once it has waited a while)
+# and loses every race to an import that starts its next batch at once. So a chunked import on
+# SQLite pauses this long after each second of writing, which lets any waiting writer in (~10%).
+SQLITE_YIELD_EVERY = 1.0
+SQLITE_YIELD_PAUSE = 0.12
 
 # Entries every reader may see: not added by an import that has not been applied yet.
 VISIBLE = or_(entries.c.import_id.is_(None), entries.c.import_id.not_in(select(imports.c.id).where(imports.c.applied_seq.is_(None))))
@@ -389,7 +395,12 @@ class Store:
         try:
             with tempfile.TemporaryFile() as changes:
                 analyzed_at = 0
+                paced = self.engine.dialect.name == "sqlite"
+                last_pause = time.monotonic()
                 for records in staged.batches():
+                    if paced and time.monotonic() - last_pause >= SQLITE_YIELD_EVERY:
+                        time.sleep(SQLITE_YIELD_PAUSE)
+                        last_pause = time.monotonic()
                     with self.engine.begin() as conn:
                         seq = self._next_seq(conn)  # the writer lock, for this batch only
                         self._write_batch(conn, list_id, records, seq, actor, report, import_id=import_id,

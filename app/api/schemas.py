@@ -32,7 +32,7 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429)}
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429, 503)}
 
 
 # -- matching ------------------------------------------------------------------------------------
