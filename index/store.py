@@ -63,6 +63,9 @@ IMPORT_STALE = timedelta(seconds=60)  # a running import silent this long (it be
 # and loses every race to an import that starts its next batch at once. So a chunked import on
 # SQLite pauses this long after each second of writing, which lets any waiting writer in (~10%).
 SQLITE_YIELD_EVERY = 1.0
+# A chunked import writes batches in one transaction for about this long, then commits: other writers
+# wait at most about this (plus one batch), and the import pays few commits.
+WRITE_SLICE_SECONDS = 0.3
 SQLITE_YIELD_PAUSE = 0.12
 
 # Entries every reader may see: not added by an import that has not been applied yet.
@@ -397,15 +400,21 @@ class Store:
                 analyzed_at = 0
                 paced = self.engine.dialect.name == "sqlite"
                 last_pause = time.monotonic()
-                for records in staged.batches():
+                batches = staged.batches()
+                pending = next(batches, None)
+                while pending is not None:
                     if paced and time.monotonic() - last_pause >= SQLITE_YIELD_EVERY:
                         time.sleep(SQLITE_YIELD_PAUSE)
                         last_pause = time.monotonic()
                     with self.engine.begin() as conn:
-                        seq = self._next_seq(conn)  # the writer lock, for this batch only
-                        self._write_batch(conn, list_id, records, seq, actor, report, import_id=import_id,
-                                          changes=changes)
+                        seq = self._next_seq(conn)  # the writer lock, for this slice only
+                        began = time.monotonic()
+                        while pending is not None and time.monotonic() - began < WRITE_SLICE_SECONDS:
+                            self._write_batch(conn, list_id, pending, seq, actor, report, import_id=import_id,
+                                              changes=changes)
+                            pending = next(batches, None)
                         conn.execute(update(imports).where(imports.c.id == import_id).values(heartbeat_at=utc_now()))
+                    with self.engine.begin() as conn:  # after the slice: ANALYZE must not hold the writer lock
                         analyzed_at = _refresh_statistics(conn, report.added, analyzed_at)
                 with self.engine.begin() as conn:
                     now_row = self._list_row(conn, list_name, missing_ok=True)
@@ -745,10 +754,10 @@ def _labels_json(labels: tuple[str, ...]) -> str:
 
 
 def _refresh_statistics(conn: Connection, added: int, analyzed_at: int) -> int:
-    """PostgreSQL plans from statistics that know nothing of rows added earlier in this transaction,
-    and would then filter every batch's existing-id lookup row by row (quadratic: measured 700 rows/s
-    at 100k rows). ANALYZE inside the transaction counts its own rows; doing it each time the import
-    has doubled keeps plans right at O(log n) cost."""
+    """PostgreSQL plans from statistics that know nothing of rows an import has just added, and would
+    then filter every batch's existing-id lookup row by row (quadratic: measured 700 rows/s at 100k
+    rows). ANALYZE (inside a one-transaction import, it counts its own rows; a chunked import runs it
+    between its batches) each time the import has doubled keeps plans right at O(log n) cost."""
     if conn.dialect.name != "postgresql" or added < max(2 * analyzed_at, BATCH):
         return analyzed_at
     conn.exec_driver_sql("ANALYZE entries")
