@@ -1,14 +1,13 @@
 """`takedown lists ...`: manage hash lists in the store from the command line.
 
 Thin: parses options, calls `index.store.Store` and `index.formats`, prints. Results go to stdout (JSON
-with --json, or a short table), messages to stderr. Exit status: 0 done, 1 refused (a bad import, a
-conflict, nothing found), 2 bad options.
+with --json, or a short table), messages to stderr. Exit status: 0 done, 1 refused (a conflict, nothing
+found), 2 bad options or an import refused as a whole (an unreadable file, bad rows: nothing imported).
 """
 
 from __future__ import annotations
 
 import getpass
-import itertools
 import json
 import os
 import sys
@@ -165,23 +164,24 @@ def import_(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows of a file with bad ones.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
-    """Import entries (streamed; atomic unless --skip-invalid; re-importing an id updates it)."""
+    """Import entries (streamed; atomic unless --skip-invalid; re-importing an id updates it).
+
+    A file that cannot be imported (unreadable, a bad row, an id given twice) changes nothing and exits 2."""
     store = open_store()
     try:
-        with _open_text(file) as stream:
-            first = next(stream, "")
-            chosen = fmt.value if fmt is not ImportFormat.auto else formats.detect_format(
-                None if file == "-" else file, first
-            )
-            lines = itertools.chain([first], stream)
+        with _open_binary(file) as raw:
+            chosen = fmt.value if fmt is not ImportFormat.auto else "auto"
+            rows = formats.open_entries(raw, chosen, None if file == "-" else file)
             report = store.import_entries(
-                name, formats.read_entries(lines, chosen), actor=actor_name(),
+                name, rows, actor=actor_name(),
                 skip_invalid=skip_invalid, source=None if file == "-" else os.path.basename(file),
             )
     except NotFound as exc:
-        raise _fail(str(exc)) from None
-    except (formats.FormatError, UnicodeDecodeError) as exc:
-        raise _fail(f"{file}: cannot read it as a list file: {exc}; nothing was imported") from None
+        raise _fail(str(exc), 2) from None
+    except Conflict as exc:
+        raise _fail(f"{exc}; nothing was imported") from None
+    except formats.FormatError as exc:
+        raise _fail(f"{file}: cannot read it as a list file: {exc}; nothing was imported", 2) from None
     except OSError as exc:
         raise _fail(f"{file}: {exc.strerror or exc}", 2) from None
     if as_json:
@@ -195,7 +195,7 @@ def import_(
     if not report.committed:
         raise _fail(
             f"{report.invalid} bad rows: nothing was imported into {name!r} "
-            "(fix them, or use --skip-invalid to import the rest)"
+            "(fix them, or use --skip-invalid to import the rest)", 2
         )
     err.print(
         f"{name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
@@ -273,17 +273,15 @@ def _print_list(data: dict[str, object], as_json: bool) -> None:
         out.print(f"{key}: {value}", highlight=False, markup=False)
 
 
-class _open_text:
-    """A file path or '-' for stdin, as text lines (UTF-8, universal newlines kept for CSV)."""
+class _open_binary:
+    """A file path or '-' for stdin, as bytes: index.formats decodes each line itself (bounded, and a
+    line that is not UTF-8 is named)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __enter__(self) -> IO[str]:
-        if self.path == "-":
-            self.stream = sys.stdin
-        else:
-            self.stream = open(self.path, encoding="utf-8", newline="")
+    def __enter__(self) -> IO[bytes]:
+        self.stream = sys.stdin.buffer if self.path == "-" else open(self.path, "rb")  # noqa: SIM115
         return self.stream
 
     def __exit__(self, *exc: object) -> None:

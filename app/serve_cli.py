@@ -4,6 +4,7 @@ Before the server starts, the store is migrated once (workers starting together 
 on it). With --workers > 1, PROMETHEUS_MULTIPROC_DIR is pointed at a fresh private folder, unless set
 already, so that /metrics sums all workers (see app.api.metrics). Each worker opens the live index
 from the snapshot (`takedown index snapshot`) when there is a sound one, else from the store.
+On SIGTERM every worker exits within TAKEDOWN_SHUTDOWN_SECONDS (default 30), whatever it is running.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.api.settings import Settings
 from app.lists_cli import open_store
 
 err = Console(stderr=True, soft_wrap=True)
@@ -32,6 +34,8 @@ def serve_command(
     import uvicorn
 
     open_store().close()  # migrate once, before any worker starts
+    # uvicorn waits this long for requests to finish; each worker's ShutdownGuard ends it at the full bound.
+    drain = max(1, int(Settings.from_env().shutdown_seconds / 2))
     own_metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         own_metrics_dir = tempfile.mkdtemp(prefix="takedown-metrics-")
@@ -40,7 +44,8 @@ def serve_command(
               highlight=False)
     try:
         uvicorn.run("app.api.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=access_log, proxy_headers=False, server_header=False)
+                    log_level=log_level, access_log=access_log, proxy_headers=False, server_header=False,
+                    timeout_graceful_shutdown=drain)
     finally:
         if own_metrics_dir:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)

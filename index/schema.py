@@ -8,6 +8,8 @@
 - Service tables (migration 0003): `list_matcher_access` (may platforms read a list's hashes),
   `api_keys` (hashed), `match_log` and `outcomes` (the takedown loop), `webhooks`,
   `webhook_deliveries` (the outbox) and `webhook_attempts`.
+- `imports` (migration 0004): chunked imports; their entries (`entries.import_id`) stay hidden until
+  the import is applied.
 - `store_state`: one row. `seq` is bumped by every write transaction and stamped on the entries it
   changes; the in-memory index follows the store by reading what changed after the seq it has.
 """
@@ -80,8 +82,25 @@ entries = Table(
     Column("revoked_by", String(200)),
     Column("revoke_reason", Text),
     Column("seq", BigInteger, nullable=False),
+    Column("import_id", Integer),  # the staged import that added it: hidden until that import is applied
     UniqueConstraint("list_id", "external_id", name="ux_entries_list_external_id"),
     Index("ix_entries_seq", "seq"),
+    Index("ix_entries_import_id", "import_id"),
+)
+
+# Staged (chunked) imports (migration 0004): while `applied_seq` is NULL the import's entries are
+# hidden from every reader; setting it, in one short transaction, makes them all visible at that seq.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", Integer, ForeignKey("hash_lists.id"), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(12), nullable=False),  # running, applied, failed
+    Column("applied_seq", BigInteger),
+    Index("ix_imports_list_id", "list_id"),
 )
 
 entry_signals = Table(

@@ -85,6 +85,8 @@ def _external_id(value: object) -> str:
         raise InvalidEntry(f"id: {len(text)} characters; at most {MAX_EXTERNAL_ID_CHARS} are allowed")
     if _has_control(text):
         raise InvalidEntry(f"id: contains a control character: {text[:80]!r}")
+    if _has_surrogate(text):
+        raise InvalidEntry(f"id: contains a lone UTF-16 surrogate, which is no character: {text[:80]!r}")
     return text
 
 
@@ -93,6 +95,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
 
 def _has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
+
+
+# JSON's "\ud800" escapes decode to lone surrogates: no database or UTF-8 encoder can store them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _has_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
 
 
 def _kind(value: object) -> str:
@@ -271,6 +281,8 @@ def _labels(labels: Iterable[str]) -> tuple[str, ...]:
             raise InvalidEntry(f"label {text!r} contains {LABEL_SEPARATOR!r}, the label separator in files")
         if _has_control(text):
             raise InvalidEntry(f"label {text!r} contains a control character")
+        if _has_surrogate(text):
+            raise InvalidEntry(f"label {text!r} contains a lone UTF-16 surrogate, which is no character")
         kept[text] = None
     if len(kept) > MAX_LABELS:
         raise InvalidEntry(f"{len(kept)} labels; at most {MAX_LABELS} are allowed")

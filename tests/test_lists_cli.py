@@ -61,7 +61,7 @@ def test_bad_file_changes_nothing_and_names_lines(tmp_path):
     body = f"id,pdq,labels\na,{good[0]},deepfake;minor\nb,xyz,\nc,{'0' * 64},\nd,{good[1]},\n"
     (tmp_path / "list.csv").write_text(body)
     result = run(tmp_path, "lists", "import", "l", str(tmp_path / "list.csv"))
-    assert result.returncode == 1
+    assert result.returncode == 2  # refused whole: nothing imported
     assert "line 3: pdq: expected 64 hex digits" in result.stderr and "line 4: pdq: all-zero" in result.stderr
     assert "nothing was imported" in result.stderr
     assert json.loads(run(tmp_path, "lists", "show", "l", "--json").stdout)["entries"]["active"] == 0
@@ -87,7 +87,7 @@ def test_list_delete_update_and_errors(tmp_path):
     assert run(tmp_path, "lists", "create", "x", "--owner", "o").returncode == 1
     updated = json.loads(run(tmp_path, "lists", "update", "x", "--action", "review", "--json").stdout)
     assert updated["default_action"] == "review"
-    assert run(tmp_path, "lists", "import", "missing", "-", stdin="").returncode == 1
+    assert run(tmp_path, "lists", "import", "missing", "-", stdin="").returncode == 2  # an unknown list is a usage error
     assert run(tmp_path, "lists", "import", "x", str(tmp_path / "nope.csv")).returncode == 2
     assert run(tmp_path, "lists", "delete", "x").returncode == 2  # no --yes and no terminal
     assert run(tmp_path, "lists", "delete", "x", "--yes", "--reason", "test").returncode == 0

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from index.lists import NAME_PATTERN
+
 PDQ_EXAMPLE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 Action = Literal["takedown", "review", "log"]
 OutcomeName = Literal["removed", "false_positive", "under_review"]
@@ -30,7 +32,7 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429)}
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429, 503)}
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -96,7 +98,8 @@ class BatchResult(BaseModel):
 class ListCreate(BaseModel):
     model_config = _example({"name": "ofcom-ncii", "description": "NCII reports", "default_action": "takedown",
                              "thresholds": {"pdq": 31}, "matchers_can_read": False})
-    name: str
+    name: str = Field(pattern=f"^{NAME_PATTERN}$", description="1-100 letters, digits, '.', '_' or '-', "
+                      "starting with a letter or digit")
     owner: str | None = Field(None, description="Admins only; a curator's lists belong to the curator.")
     description: str = ""
     default_action: Action = "takedown"

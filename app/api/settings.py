@@ -42,6 +42,7 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 2.0  # first retry after this, doubling each time
     max_batch: int = 1000  # hash sets per /v1/match/batch call
+    shutdown_seconds: float = 30.0  # from SIGTERM to exit, whatever is running (app.api.shutdown)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

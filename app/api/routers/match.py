@@ -87,7 +87,7 @@ def settle(svc: Services, key: ApiKey, kind: str, content_ref: str | None, hashe
         logged.append(LoggedMatch(match_id, now, int(m["list_id"]), int(m["entry_id"]), m.get("external_id"),  # type: ignore[arg-type]
                                   str(m["signal"]), distance, str(m["relation"]), m.get("action"),  # type: ignore[arg-type]
                                   content_ref, key.id, key.owner))
-        metrics.MATCHES.labels(str(m.get("list")), str(m.get("action"))).inc()
+        metrics.MATCHES.labels(str(m["list_id"]), str(m.get("action"))).inc()
     svc.match_log.add(logged)
     verdict = decision(matches)
     metrics.DECISIONS.labels(verdict).inc()
