@@ -93,6 +93,15 @@ def _external_id(value: object) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
 
 
+def could_be_external_id(value: str) -> bool:
+    """Whether a stored entry could have this id (what _external_id keeps); lookups of anything else
+    are answered "no such entry" without asking the database."""
+    try:
+        return _external_id(value) == value
+    except InvalidEntry:
+        return False
+
+
 def _has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
