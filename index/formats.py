@@ -547,9 +547,10 @@ def detect_format(path: str | None, first_line: str) -> str:
         return TE
     if "," in text:
         return CSV
+    # Neutral: the CLI and the service each add how their user chooses a format (--format, ?format=).
     raise FormatError(
         f"cannot tell the format of {path or 'the input'} from its first line {text[:60]!r}: "
-        "name it .jsonl, .csv or .txt, or choose the format"
+        "expected a JSON object (JSONL), CSV with a header, or threatexchange 'type value' lines"
     )
 
 
