@@ -18,7 +18,7 @@ from rich.console import Console
 
 from app.files import Sources, count_sources, iter_sources
 from app.hashjob import hash_files
-from app.output import OutputFormat, make_writer
+from app.output import OutputFormat, make_writer, open_output
 from app.progress import ProgressBar, Tally, check_folders
 from app.resume import ResumeError, load_done, pending
 from matcher.decode import DecodeLimits
@@ -149,7 +149,7 @@ def hash_command(
     except (ResumeError, OSError) as exc:
         err.print(str(exc), highlight=False)  # `err` never wraps: a long path stays on one line
         raise typer.Exit(2) from None
-    stream = open(out, "a" if resume else "w", encoding="utf-8", newline="") if out else sys.stdout
+    stream = open_output(out, append=resume)
     try:
         writer = make_writer(fmt.value, stream, chosen)
         with ProgressBar(show, "hashing", lambda: count_sources(sources)) as advance:

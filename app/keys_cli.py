@@ -41,7 +41,7 @@ def create(
     try:
         made, secret = KeyStore(store).create(role.value, owner=owner, actor=actor_name(), name=name)
     except InvalidKey as exc:
-        err.print(str(exc), highlight=False, markup=False)
+        err.print(f"{exc} (--role, --owner)", highlight=False, markup=False)
         raise typer.Exit(2) from None
     print(secret)
     err.print(f"key {made.id} ({made.role}, owner {made.owner}) created; it is shown only now: store it safely; "

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from app.output import open_output
 from app.store_cli import open_store, store_note, where
 from index import formats
 from index.export import ExportFormat, export_entries
@@ -244,7 +245,7 @@ def export(
         store.get_list(name)
     except NotFound as exc:
         raise _fail(f"{exc} in the store at {where(store)}", 2) from None
-    stream = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
+    stream = open_output(out_file)
     try:
         count = export_entries(store, name, fmt, stream, include_revoked=include_revoked)
     finally:

@@ -31,7 +31,7 @@ from app.files import Sources, count_sources, iter_sources
 from app.hashjob import error_record, file_identity, map_in_order, read_media, single_threaded_numerics
 from app.index_cli import snapshot_dir
 from app.matching import MatchContext, decision, match_image
-from app.output import OutputFormat, match_writer
+from app.output import OutputFormat, match_writer, open_output
 from app.progress import ProgressBar, Tally, check_folders
 from app.resume import ResumeError, load_done, pending
 from app.store_cli import open_store, require_lists, store_note, usage_error
@@ -96,7 +96,7 @@ def match_command(
     show = sys.stderr.isatty() if progress is None else progress
     tally = Tally()
     matched = 0
-    stream = open(out, "a" if resume else "w", encoding="utf-8", newline="") if out else sys.stdout
+    stream = open_output(out, append=resume)
     try:
         writer = match_writer(fmt.value, stream)
         with ProgressBar(show, "matching", lambda: count_sources(sources)) as advance:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from enum import Enum
+from pathlib import Path
 from typing import IO, Protocol
+
+import typer
+from rich.console import Console
 
 from matcher.registry import signal_type
 
@@ -49,6 +54,19 @@ class CsvWriter:
 
     def write(self, record: dict[str, object]) -> None:
         self._writer.writerow(record)
+
+
+def open_output(path: Path | None, *, append: bool = False) -> IO[str]:
+    """Standard output, or `path` opened for writing (appending). A file that cannot be written (no
+    such folder, no permission) is a usage error: exit status 2 with the reason, never a traceback."""
+    if path is None:
+        return sys.stdout
+    try:
+        return open(path, "a" if append else "w", encoding="utf-8", newline="")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"cannot write {path}: {exc.strerror or exc}",
+                                                   highlight=False, markup=False)
+        raise typer.Exit(2) from None
 
 
 def make_writer(fmt: str, stream: IO[str], signals: tuple[str, ...]) -> RecordWriter:

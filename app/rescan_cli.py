@@ -22,7 +22,7 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 
-from app.output import OutputFormat, hit_writer
+from app.output import OutputFormat, hit_writer, open_output
 from app.progress import ProgressBar
 from app.rescan import RescanError, RescanReport, load_target, name_entries, parse_since, rescan
 from app.store_cli import open_store, require_lists, store_note
@@ -78,7 +78,7 @@ def rescan_command(
     report = RescanReport()
     started = time.monotonic()
     show = sys.stderr.isatty() if progress is None else progress
-    stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout
+    stream = open_output(out)
     n_workers = workers or os.cpu_count() or 1
     try:
         writer = hit_writer(fmt.value, stream)

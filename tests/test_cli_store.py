@@ -92,6 +92,10 @@ def test_unknown_lists_are_usage_errors(tmp_path, photo, listed):
     assert rescan.returncode == 2 and "no list named 'nope'" in rescan.stderr
     shown = takedown(env, "lists", "show", "nope", cwd=tmp_path)
     assert shown.returncode == 2 and "no list named 'nope'" in shown.stderr
+    key = takedown(env, "keys", "revoke", "99", cwd=tmp_path)
+    assert key.returncode == 2 and "no active key 99" in key.stderr
+    unwritable = takedown(env, "lists", "export", "l", "--out", str(tmp_path / "no-such-folder" / "l.jsonl"), cwd=tmp_path)
+    assert unwritable.returncode == 2 and "cannot write" in unwritable.stderr and "Traceback" not in unwritable.stderr
 
 
 def test_no_password_is_printed(tmp_path, photo):
