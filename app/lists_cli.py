@@ -29,7 +29,10 @@ from index.export import ExportFormat, export_entries
 from index.lists import InvalidList, parse_settings, parse_thresholds
 from index.store import Conflict, NotFound
 
-lists_app = typer.Typer(help="Create, import, export and revoke hash lists.", no_args_is_help=True, rich_markup_mode=None)
+__all__ = ["actor_name", "lists_app", "open_store"]
+
+lists_app = typer.Typer(help="Create, import, export and revoke hash lists.", no_args_is_help=True,
+                        rich_markup_mode=None)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -51,8 +54,6 @@ def actor_name() -> str:
     """Who is acting, for the audit trail: TAKEDOWN_ACTOR, else the local user."""
     return os.environ.get("TAKEDOWN_ACTOR") or f"cli:{getpass.getuser()}"
 
-
-__all__ = ["actor_name", "lists_app", "open_store"]
 
 NAME_HELP = "The list's name."
 JSON_HELP = "Print the list as JSON instead of a table."
@@ -149,11 +150,12 @@ def list_(
     table = Table("name", "owner", "action", "active", "revoked", "pdq", "description", box=None)
     for r in rows:
         counts = r.get("entries", {})
-        table.add_row(
+        cells = (
             str(r["name"]) + (" (deleted)" if r["deleted_at"] else ""), str(r["owner"]), str(r["default_action"]),
             str(counts.get("active", 0)), str(counts.get("revoked", 0)), str(r["thresholds"].get("pdq")),
             str(r["description"]),
         )
+        table.add_row(*map(Text, cells))  # Text: an owner or description is shown as written, never as markup
     out.print(table)
 
 

@@ -54,7 +54,7 @@ def listed(tmp_path, photo) -> dict[str, object]:
     path = tmp_path / "xdg" / "takedown-matcher" / "takedown.db"
     path.parent.mkdir(parents=True)
     store = Store(f"sqlite:///{path}")
-    store.create_list("l", owner="o", actor="test")
+    store.create_list("l", owner="[b]Ofcom[/b]", actor="test")  # shown as written, never as rich markup
     entry = {"id": "case-1", "md5": hashlib.md5(photo.read_bytes()).hexdigest()}
     assert store.import_entries("l", formats.read_entries([json.dumps(entry)], "jsonl"), actor="test").added == 1
     store.close()
@@ -176,7 +176,7 @@ def test_lists_show_is_a_table_or_json_with_offsets_on_times(tmp_path, listed):
     table = takedown(env, "lists", "show", "l", cwd=tmp_path)
     assert table.returncode == 0
     assert "{" not in table.stdout and "None" not in table.stdout and "'" not in table.stdout
-    assert "pdq=31" in table.stdout and "active=1, revoked=0" in table.stdout
+    assert "pdq=31" in table.stdout and "active=1, revoked=0" in table.stdout and "[b]Ofcom[/b]" in table.stdout
     created = next(line for line in table.stdout.splitlines() if "created_at" in line).split()[1]
     assert created.endswith("+00:00") and "T" in created
     shown = json.loads(takedown(env, "lists", "show", "l", "--json", cwd=tmp_path).stdout)
