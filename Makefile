@@ -30,7 +30,7 @@ corpus: $(BIN)/.installed
 	PY=$(BIN)/python scripts/build-corpus.sh $(CORPUS)
 
 # Main job: the HTTP service on http://$(HOST):$(PORT) (docs at /docs), on the same store as every `takedown`
-# command: SQLite in the per-user data directory (~/.local/share/takedown-matcher, or $$XDG_DATA_HOME's),
+# command: SQLite in the per-user data directory (~/.local/share/takedown-matcher, or under XDG_DATA_HOME),
 # unless TAKEDOWN_DATA_DIR or TAKEDOWN_DATABASE_URL say otherwise. Where it is does not depend on the folder
 # `make run` is started from.
 HOST ?= 127.0.0.1
