@@ -95,6 +95,10 @@ class FormatError(ValueError):
     """A whole file is unusable (no header, unknown columns, unknown format): no row would be right."""
 
 
+class UnknownFormat(FormatError):
+    """The format was to be detected and neither the file's name nor its first line tells it."""
+
+
 class BadLine(ValueError):
     """One physical line that cannot be read as text (too long, not UTF-8): a bad row, not a bad file.
     Raised by `LineReader` from `next()`; the reader can be read on after it."""
@@ -758,9 +762,10 @@ def detect_format(path: str | None, first_line: str) -> str:
         return TE
     if "," in text:
         return CSV
-    raise FormatError(
+    # Neutral: the CLI and the service each add how their user chooses a format (--format, ?format=).
+    raise UnknownFormat(
         f"cannot tell the format of {path or 'the input'} from its first line {text[:60]!r}: "
-        "name it .jsonl, .csv or .txt, or choose the format"
+        "expected a JSON object (JSONL), CSV with a header, or threatexchange 'type value' lines"
     )
 
 

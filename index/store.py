@@ -620,7 +620,8 @@ class Store:
             list_row = self._list_row(conn, list_name)
             head = self._entry_head(conn, list_row.id, external_id)
             if head.revoked_at is not None:
-                raise Conflict(f"entry {external_id!r} in {list_name!r} was already revoked at {head.revoked_at}")
+                raise Conflict(f"entry {external_id!r} in {list_name!r} was already revoked at "
+                               f"{as_utc(head.revoked_at).isoformat()}")
             seq = self._next_seq(conn)
             conn.execute(
                 update(entries).where(entries.c.id == head.id)
