@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, status: int = 200, *, hold: bool = False) -> None:
+    def __init__(self, status: int = 200, *, hold: bool = False, headers: dict[str, str] | None = None) -> None:
         self.got: list[tuple[dict[str, str], bytes, float]] = []
-        self.status = status
+        self.status, self.headers = status, headers or {}
         self.arrived = threading.Event()  # set at each POST, before answering
         self.release = threading.Event()
         if not hold:
@@ -25,6 +25,8 @@ class Receiver:
                 outer.arrived.set()
                 outer.release.wait(30)
                 self.send_response(outer.status)
+                for name, value in outer.headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpcore
@@ -44,9 +44,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
-# The system resolver, as a module attribute so that tests can answer for it without DNS.
-_getaddrinfo: Callable[..., list[typing.Any]] = socket.getaddrinfo
 
 
 class Refused(Exception):
@@ -121,7 +118,7 @@ class EgressPolicy:
             if name == "localhost" or name.endswith(".localhost"):
                 raise Refused(f"webhook host {host!r} is the local machine")
         try:
-            infos = _getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # what a connection would use
         except (socket.gaierror, UnicodeError, OSError):
             raise Unresolvable(f"webhook host {host!r} does not resolve") from None
         addresses: list[IPAddress] = []
