@@ -80,6 +80,16 @@ class Services:
         self.store.close()
         metrics.process_exited(os.getpid())
 
+    def changed(self) -> None:
+        """Called by a request that has just written to the store, before it answers: bring this
+        process's live index (entries and lists) up to the store's seq, so that the next request here
+        sees the change (a revoked entry no longer matches; a new list can be matched against). Other
+        processes see it at their next follow tick (`index_follow_seconds`; see the README)."""
+        try:
+            self.index.refresh()
+        except Exception:  # noqa: BLE001 - the write is committed; the follower will catch up
+            log.exception("index refresh after a write failed; the index follower will catch up")
+
     def ready(self) -> tuple[bool, dict[str, object]]:
         """Ready when the index has caught up with the store's seq."""
         _, store_seq = self.store.state()
