@@ -30,7 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts bench/ first on sys.path, where bench/http.py would shadow the standard
+# library's `http` package (which httpx imports): drop that entry first.
+_HERE = Path(__file__).resolve().parent
+ROOT = _HERE.parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
@@ -83,6 +87,8 @@ class Server:
 
 def matches(client: httpx.Client, pdq: str) -> bool:
     r = client.post("/v1/match", json={"hashes": {"pdq": pdq}, "lists": ["vis"]})
+    if r.status_code == 404:  # a process that has not seen the new list yet: no match either
+        return False
     r.raise_for_status()
     return bool(r.json()["matches"])
 
