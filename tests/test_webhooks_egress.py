@@ -8,7 +8,10 @@ resolved with AI_NUMERICHOST (no DNS query), and connections to a public address
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from test_api_support import Api, api_both, assert_error, create_list, import_jsonl, make_api  # noqa: F401
@@ -226,3 +229,38 @@ def test_redirects_are_not_followed_and_errors_are_categories(api_both: Api):
     finally:
         redirecting.close()
         inside.close()
+
+
+def test_tls_keeps_the_host_name_for_sni_and_the_certificate_check(tmp_path: Path, monkeypatch):
+    """Pinning the address must not pin TLS to it: the server name sent and checked stays the URL's host."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=receiver.test",
+                    "-addext", "subjectAltName=DNS:receiver.test"], check=True, capture_output=True)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_tls.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,misc,func-returns-value]
+    receiver = Receiver(tls=server_tls)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    fake_dns(monkeypatch, {"receiver.test": [["127.0.0.1"]], "other.test": [["127.0.0.1"]]})
+    policy = EgressPolicy.from_text(hosts="receiver.test,other.test")
+    worker = DeliveryWorker(Ledger(store), timeout=5, max_attempts=1, policy=policy,
+                            verify=ssl.create_default_context(cafile=str(cert)))
+    try:
+        ledger, right = _hook_with_delivery(store, f"https://receiver.test:{receiver.port}/h")
+        wrong = ledger.create_webhook(f"https://other.test:{receiver.port}/h", "s" * 16, ["match"], scope="all",
+                                      owner="admin", actor="key:1").id
+        ledger.write_matches([LoggedMatch(new_match_id(), datetime.now(UTC), 1, 1, "case-1", "pdq", 3, "image",
+                                          "takedown", "ref", 7, "platform-a")])
+        while worker.run_once():
+            pass
+        assert [d["status"] for d in ledger.deliveries(right)] == ["delivered", "delivered"]
+        assert {h["host"] for h, _, _ in receiver.got} == {f"receiver.test:{receiver.port}"}
+        # the certificate is for receiver.test: other.test (same address) must fail the check
+        assert [t["error"] for d in ledger.deliveries(wrong) for t in d["tries"]] == ["tls_error"]
+        assert set(names) == {"receiver.test", "other.test"}
+    finally:
+        worker.stop()
+        receiver.close()
+        store.close()

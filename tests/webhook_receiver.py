@@ -3,13 +3,15 @@ POST (headers, body, when), answers a fixed status, and can hold its answer unti
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, status: int = 200, *, hold: bool = False, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int = 200, *, hold: bool = False, headers: dict[str, str] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.got: list[tuple[dict[str, str], bytes, float]] = []
         self.status, self.headers = status, headers or {}
         self.arrived = threading.Event()  # set at each POST, before answering
@@ -34,8 +36,10 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
