@@ -265,3 +265,21 @@ def test_tls_keeps_the_host_name_for_sni_and_the_certificate_check(tmp_path: Pat
         worker.stop()
         receiver.close()
         store.close()
+
+
+def test_an_unexpected_failure_is_a_logged_attempt_not_a_stuck_delivery(tmp_path: Path, monkeypatch):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    worker = DeliveryWorker(Ledger(store), timeout=5, max_attempts=1, policy=EgressPolicy.from_text(networks="127.0.0.0/8"))
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("getpeername failed on 10.9.8.7")
+
+    try:
+        ledger, hook_id = _hook_with_delivery(store, "http://127.0.0.1:9/h")
+        monkeypatch.setattr(worker._client, "stream", broken)
+        assert worker.run_once() == 1
+        [delivery] = ledger.deliveries(hook_id)
+        assert delivery["status"] == "failed" and [t["error"] for t in delivery["tries"]] == ["network_error"]
+    finally:
+        worker.stop()
+        store.close()
