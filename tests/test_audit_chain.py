@@ -227,9 +227,19 @@ def test_truncate_is_refused_on_postgresql_and_shows_when_forced(pg_url):
 
 def test_the_head_cannot_be_deleted_and_its_loss_shows(store):
     _changes(store, 1)
-    with pytest.raises(Exception, match="head"):
+    with pytest.raises(Exception, match="append-only|cannot be deleted"):
         with store.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_chain_head"))
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_chain_head DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_chain_head_no_delete"))
+        conn.execute(text("DELETE FROM audit_chain_head"))
+    verdict = verify(store.engine)
+    assert not verdict.ok and "head row is missing" in verdict.problem
+    with pytest.raises(RuntimeError, match="head is missing"):
+        store.create_list("after", owner="o", actor="a")  # no row goes unchained
 
 
 def test_concurrent_writers_form_one_chain(store):
