@@ -52,6 +52,7 @@ def add_commands(command: str | None = None) -> typer.Typer:
     being run. The others import the store (SQLAlchemy), the match index and the service: 0.6 s of CPU
     at every `takedown hash` start-up (measured), which a bulk run pays once per invocation."""
     if command != "hash":
+        from app.audit_cli import audit_app
         from app.index_cli import index_app
         from app.keys_cli import keys_app
         from app.lists_cli import lists_app
@@ -63,6 +64,7 @@ def add_commands(command: str | None = None) -> typer.Typer:
         app.add_typer(index_app, name="index")
         app.command("match")(match_command)
         app.add_typer(keys_app, name="keys")
+        app.add_typer(audit_app, name="audit")
         app.command("serve")(serve_command)
         app.command("rescan")(rescan_command)
     app.command("hash")(hash_command)

@@ -4,7 +4,7 @@
 - `entries`: one row per list entry, unique per (list, external id); revoked entries stay, never match.
 - `entry_signals`: the hashes of an entry, one row each (video frames: PDQ rows with a time `t`).
 - `audit_log`: append-only (database triggers refuse UPDATE and DELETE), written in the same transaction
-  as the change it records.
+  as the change it records, each row hash-chained to the one before (`audit_chain_head` holds the end).
 - Service tables (migration 0003): `list_matcher_access` (may platforms read a list's hashes),
   `api_keys` (hashed), `match_log` and `outcomes` (the takedown loop), `webhooks`,
   `webhook_deliveries` (the outbox) and `webhook_attempts`.
@@ -130,7 +130,21 @@ audit_log = Table(
     Column("external_id", String(256)),
     Column("seq", BigInteger, nullable=False),
     Column("details", JSON, nullable=False),
+    # The hash chain (migration 0004, index.audit_chain): the previous row's hash and this row's.
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
     Index("ix_audit_log_list_id", "list_id"),
+)
+
+# One row (id 1): the audit chain's end. Appends lock it, so they form one chain; `verify` checks
+# the rows end where it says (rows cut from the end).
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("last_id", BigInteger),
+    Column("last_hash", String(64), nullable=False),
 )
 
 store_state = Table(

@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from index import db
+from index import audit_chain, db
 from index.db import as_utc, utc_now
 from index.lists import (
     HashList,
@@ -213,9 +213,8 @@ class Store:
         return int(conn.execute(select(store_state.c.seq)).scalar_one())
 
     def _audit(self, conn: Connection, seq: int, actor: str, action: str, details: Mapping[str, Any], **where: Any) -> None:
-        conn.execute(
-            insert(audit_log).values(at=utc_now(), actor=actor, action=action, seq=seq, details=dict(details), **where)
-        )
+        # Chained to the previous record by hash (index.audit_chain), so tampering shows.
+        audit_chain.append(conn, seq=seq, actor=actor, action=action, details=details, **where)
 
     # -- lists ---------------------------------------------------------------------------------
 

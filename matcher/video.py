@@ -17,8 +17,8 @@ buffer its own PDQ is computed from.
 
 Only the sampled frames must be decoded exactly; in MP4/MOV/MKV/WebM the frames no other frame
 refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_by_pts`), which leaves
-the sampled frames' pixels as they were. Callers should keep BLAS to one thread (as the CLI and the
-service do): FFmpeg's decoding threads need the cores that OpenBLAS's spinning threads would take.
+the sampled frames' pixels as they were. The PDQ products run on one BLAS thread whoever calls
+(`matcher.blas`): FFmpeg's decoding threads need the cores that OpenBLAS's spinning threads would take.
 
 Containers go through FFmpeg (PyAV: MP4/H.264, H.265, WebM/VP9, MOV, AVI, MKV, OGV, ...); animated GIF
 and WebP through Pillow, using each frame's display time. Bytes are read from memory, a path is
