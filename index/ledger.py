@@ -1,8 +1,9 @@
 """The takedown loop's records: which entry matched which content, what the platform did about it, the
 reports list owners read, and the webhook outbox that tells subscribers.
 
-- `write_matches` stores logged matches and, in the same transaction, one outbox row per subscribed
-  webhook; `add_outcome` does the same for an outcome. An event is thus never recorded without its
+- `write_matches` stores logged matches (one per request and entry, with its evidence) and, in the
+  same transaction, one outbox row per subscribed webhook (one `match` event per logged match);
+  `add_outcome` does the same for an outcome. An event is thus never recorded without its
   deliveries, nor delivered without being recorded.
 - `report` sums a list's matches per entry over a period: matches, distinct content refs, the latest
   outcome of each match, first and last seen.
@@ -49,7 +50,8 @@ def new_match_id() -> str:
 
 @dataclass(frozen=True)
 class LoggedMatch:
-    """One matched entry of one request, as the match log keeps it."""
+    """One matched entry of one request, as the match log keeps it: `signal`, `distance` and
+    `relation` are those of the strongest item of `evidence` (all of them, strongest first)."""
 
     id: str
     at: datetime
@@ -63,6 +65,7 @@ class LoggedMatch:
     content_ref: str | None
     api_key_id: int | None
     key_owner: str | None
+    evidence: list[dict[str, object]] | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -73,7 +76,7 @@ def _match_dict(row: Any, list_name: str | None = None) -> dict[str, object]:
         "match_id": row.id, "at": _iso(row.at), "list_id": row.list_id, "list": list_name,
         "entry_id": row.entry_id, "external_id": row.external_id, "signal": row.signal, "distance": row.distance,
         "relation": row.relation, "action": row.action, "content_ref": row.content_ref,
-        "api_key_id": row.api_key_id, "key_owner": row.key_owner,
+        "api_key_id": row.api_key_id, "key_owner": row.key_owner, "evidence": row.evidence,
     }
 
 
@@ -376,7 +379,7 @@ class Ledger:
 def _match_payload(m: Any, list_name: str | None) -> dict[str, object]:
     return {"match_id": m.id, "at": _iso(m.at), "list": list_name, "list_id": m.list_id, "entry_id": m.entry_id,
             "external_id": m.external_id, "signal": m.signal, "distance": m.distance, "relation": m.relation,
-            "action": m.action, "content_ref": m.content_ref}
+            "action": m.action, "content_ref": m.content_ref, "evidence": m.evidence}
 
 
 def _outcome_dict(row: Any) -> dict[str, object]:

@@ -37,7 +37,7 @@ class Api:
 
 
 def make_api(url: str, tmp_path, **overrides) -> tuple[TestClient, Store, dict[str, str]]:  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=url, snapshot_dir=tmp_path / "index", match_log_flush_seconds=0.1,
+    settings = Settings(database_url=url, snapshot_dir=tmp_path / "index",
                         webhook_poll_seconds=0.1, webhook_backoff_seconds=0.05, index_follow_seconds=0.2,
                         **overrides)
     store = Store(url)
