@@ -385,7 +385,8 @@ def per_entry(matches: Iterable[dict[str, object]], record: tuple[str, ...] = ()
 def _one_match(group: list[dict[str, object]], record: tuple[str, ...]) -> dict[str, object]:
     items = sorted(group, key=evidence_order)
     out = dict(items[0])
-    strength = out.pop("evidence", None)
+    out.pop("evidence", None)
+    strength = next((m["evidence"] for m in items if isinstance(m.get("evidence"), str)), None)
     if strength is not None:
         out["strength"] = strength
     if "action" in out:

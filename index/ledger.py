@@ -184,18 +184,28 @@ class Ledger:
     # -- reports -------------------------------------------------------------------------------
 
     def report(self, list_id: int, since: datetime, until: datetime) -> dict[str, object]:
-        """Per entry of the list, over [since, until): matches, distinct content refs, latest outcome
-        of each match by kind, first and last seen. Entries are ordered by matches, most first."""
+        """Per entry of the list, over [since, until): matches (one per request and entry), distinct
+        content refs, latest outcome of each match by kind, first and last seen. Entries are ordered by
+        matches, most first.
+
+        A request's matches are logged one per entry; rows logged before that (one per signal) share
+        their request's time, content ref and key, and count once."""
         in_period = (match_log.c.list_id == list_id) & (match_log.c.at >= since) & (match_log.c.at < until)
+        requests = (
+            select(match_log.c.entry_id, match_log.c.at, match_log.c.content_ref,
+                   func.max(match_log.c.external_id).label("external_id"))
+            .where(in_period)
+            .group_by(match_log.c.entry_id, match_log.c.at, match_log.c.content_ref, match_log.c.api_key_id)
+            .subquery()
+        )
         with self.engine.connect() as conn:
             per_entry = conn.execute(
                 select(
-                    match_log.c.entry_id, func.max(match_log.c.external_id).label("external_id"),
-                    func.count().label("matches"), func.count(func.distinct(match_log.c.content_ref)).label("refs"),
-                    func.min(match_log.c.at).label("first"), func.max(match_log.c.at).label("last"),
+                    requests.c.entry_id, func.max(requests.c.external_id).label("external_id"),
+                    func.count().label("matches"), func.count(func.distinct(requests.c.content_ref)).label("refs"),
+                    func.min(requests.c.at).label("first"), func.max(requests.c.at).label("last"),
                 )
-                .where(in_period)
-                .group_by(match_log.c.entry_id)
+                .group_by(requests.c.entry_id)
             ).all()
             latest = (
                 select(outcomes.c.match_id, outcomes.c.outcome,

@@ -89,7 +89,8 @@ class MatchLogWriter:
         out: list[BaseException | None] = []
         for ticket, wait in zip(tickets, waits, strict=True):
             if not wait.done():
-                wait.cancel()  # cancels the ticket too, unless the writer has taken it
+                ticket.future.cancel()  # withdrawn, unless the writer has taken it (then it may still land)
+                wait.cancel()
                 out.append(MatchLogUnavailable(f"the match log did not commit within {self.timeout:g} s"))
             elif wait.cancelled():
                 out.append(MatchLogUnavailable("the match log write was cancelled"))
