@@ -1,6 +1,6 @@
-"""GET /v1/lists/{name}/report: per entry of a list over a period, matches, distinct content refs,
-outcomes (the latest per match), first and last seen; JSON or CSV. For admins, auditors and the
-owning curator."""
+"""GET /v1/lists/{name}/report: per entry of a list over a period, matches (copies: one per request
+and entry, however many signals found it; index.ledger.report), distinct content refs, outcomes (the
+latest per match), first and last seen; JSON or CSV. For admins, auditors and the owning curator."""
 
 from __future__ import annotations
 
