@@ -127,12 +127,12 @@ async def answer(svc: Services, body: dict[str, object], logged: list[LoggedMatc
 
 def _unavailable(error: BaseException) -> ApiError:
     reason = str(error) if isinstance(error, MatchLogUnavailable) else "the match log failed"
-    return ApiError(503, "match_log_unavailable", f"{reason}; no match was recorded: try again",
+    return ApiError(503, "match_log_unavailable", f"{reason}; no match id is given: try again",
                     headers={"retry-after": "5"})
 
 
 @router.post("/match", response_model=MatchResult, openapi_extra=_MATCH_BODY,
-             responses={503: {"model": ErrorOut, "description": "The matches could not be logged; nothing was recorded."}},
+             responses={503: {"model": ErrorOut, "description": "The matches could not be logged: no match id is given."}},
              summary="Match an uploaded image or video, or hashes computed on your side")
 async def match(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
     """Send JSON `{"hashes": {...}}` (the content never leaves your platform), or the file itself as
