@@ -6,7 +6,7 @@ The rows are hashed with index.audit_chain's format 1 (its `row_hash`), the one 
 append-only triggers are lifted for the time of that one UPDATE pass, inside this migration's
 transaction, and put back.
 
-Revision ID: 0004_audit_chain
+Revision ID: 0005_audit_chain
 Revises: 0003
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from index.audit_chain import GENESIS, row_hash
 
-revision = "0004_audit_chain"
-down_revision = "0003"
+revision = "0005_audit_chain"
+down_revision = "0004_import_staging"
 branch_labels = None
 depends_on = None
 
