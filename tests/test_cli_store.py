@@ -223,3 +223,16 @@ def test_default_data_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("TAKEDOWN_DATA_DIR", "relative")
     monkeypatch.chdir(tmp_path)
     assert db.data_dir() == tmp_path / "relative"  # absolute, so what is printed is where it is
+
+
+def test_make_run_prints_the_store_it_serves(tmp_path):
+    """`make run`'s recipe: the store line it prints comes from the same default as `takedown serve`,
+    and nothing in it pins the store to the folder make is run from."""
+    text = (ROOT / "Makefile").read_text()
+    recipe = text.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "TAKEDOWN_DATA_DIR=" not in recipe and "mkdir" not in recipe and "takedown serve" in recipe
+    code = recipe.split("-c '", 1)[1].split("'", 1)[0]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env=user_env(tmp_path), timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"takedown-matcher: store in {tmp_path / 'xdg' / 'takedown-matcher' / 'takedown.db'} (SQLite)"
