@@ -91,6 +91,7 @@ def test_match_refuses_a_store_without_lists(tmp_path, photo):
     assert f"TAKEDOWN_DATA_DIR={old / 'data'}" in run.stderr  # the old store is pointed out, not silently ignored
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_unknown_lists_are_usage_errors(tmp_path, photo, listed):
     env = listed["env"]
     run = takedown(env, "match", str(photo), "--list", "l", "--list", "nope", cwd=tmp_path)
@@ -115,6 +116,7 @@ def test_no_password_is_printed(tmp_path, photo):
     assert db.describe_store("postgresql://u:pw@h/d?password=pw2&sslmode=require") == "postgresql://u:***@h/d?..."
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_match_and_rescan_write_csv(tmp_path, photo, listed):
     env = listed["env"]
     other = photo.parent / "other.png"
@@ -144,6 +146,7 @@ def test_match_and_rescan_write_csv(tmp_path, photo, listed):
     assert f"store: {listed['store']}" in hits.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_a_folder_of_folders_without_recursive_says_so(tmp_path, photo, listed):
     env = listed["env"]
     cases = tmp_path / "cases"
@@ -171,6 +174,7 @@ def test_snapshot_warning_only_for_a_snapshot_that_was_written(tmp_path, photo, 
     assert json.loads(broken.stdout)["decision"] == "takedown"
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_lists_show_is_a_table_or_json_with_offsets_on_times(tmp_path, listed):
     env = listed["env"]
     table = takedown(env, "lists", "show", "l", cwd=tmp_path)
