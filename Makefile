@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/takedown-corpus
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: run test test-fast corpus bench clean
+.PHONY: run test test-fast corpus bench docs docs-serve clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +51,13 @@ test-fast: $(BIN)/.installed-dev
 bench: $(BIN)/.installed-dev corpus
 	TAKEDOWN_CORPUS=$(CORPUS) $(BIN)/python bench/hashing.py
 
+# The documentation site (docs/, mkdocs.yml) into site/, offline; --strict fails on a broken link or anchor.
+docs: $(BIN)/.installed-dev
+	$(BIN)/mkdocs build --strict --site-dir site
+
+DOCS_PORT ?= 8001
+docs-serve: $(BIN)/.installed-dev
+	$(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info
