@@ -188,7 +188,7 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     result = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "site" / "index.html").is_file()
-    assert (tmp_path / "site" / "matching" / "benchmarks" / "index.html").is_file()
+    assert (tmp_path / "site" / "matching" / "benchmarks.html").is_file()
 
 
 @pytest.mark.parametrize("bad_link", ["[x](operators/store.md#no-such-heading)", "[x](operators/no-such-page.md)"])
