@@ -18,7 +18,7 @@ from app.api.delivery import DeliveryWorker
 from app.api.entry_cache import CachedEntries, IndexView
 from app.api.matchlog import MatchLogWriter
 from app.api.settings import Settings
-from app.api.uploads import UploadGate, hash_options
+from app.api.uploads import UploadGate, hash_options, sandbox_limits
 from app.hashjob import single_threaded_numerics
 from app.keys import KeyStore
 from index.ledger import Ledger
@@ -60,7 +60,7 @@ class Services:
             deliveries=DeliveryWorker(ledger, poll=settings.webhook_poll_seconds, timeout=settings.webhook_timeout,
                                       max_attempts=settings.webhook_max_attempts,
                                       backoff=settings.webhook_backoff_seconds),
-            uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout),
+            uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout, sandbox_limits(settings)),
             options=hash_options(settings), started_at=time.time(),
         )
         services.view = IndexView(index, CachedEntries(index, store))

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from app.api import metrics
 from app.api.auth import ADMIN, MATCHER, require
 from app.api.errors import ApiError, validation_message
-from app.api.processing import match_media
+from app.api.processing import match_query, query_media
 from app.api.responses import json_response
 from app.api.schemas import ERRORS, BatchResult, MatchBatch, MatchHashes, MatchResult
 from app.api.services import Services, services
@@ -120,14 +120,16 @@ def match_json(svc: Services, key: ApiKey, body: bytes) -> Response:
 
 
 async def _match_upload(request: Request, svc: Services, key: ApiKey) -> Response:
-    async with svc.uploads.slot() as held, received_media(request, svc.settings, svc.uploads.spool_dir) as media:
+    async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         content_ref = media.fields.get("content_ref") or None
         if content_ref is not None and len(content_ref) > 256:
             raise ApiError(422, "invalid", "content_ref: at most 256 characters")
         names = [n.strip() for n in media.fields.get("lists", "").split(",") if n.strip()]
         ctx = context(svc, names or None)
         started = time.perf_counter()
-        hashes, matches = await svc.uploads.run(held, match_media, media, ctx, svc.options)
+        # The media is hashed in a worker process; the index it is searched in stays in this one.
+        hashes, query = await svc.uploads.run(held, query_media, media, svc.options)
+        matches = await svc.uploads.run_here(held, match_query, query, ctx)
         metrics.HASH_SECONDS.labels(media.kind).observe(time.perf_counter() - started)
         kind = media.kind
     return json_response(settle(svc, key, kind, content_ref, hashes, matches))
