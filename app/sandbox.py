@@ -106,6 +106,20 @@ class Sandbox:
             raise value
         raise RuntimeError(f"hashing failed in the worker process: {value}")
 
+    def warm(self, count: int) -> None:
+        """Start `count` workers in the background, so that the first tasks do not wait for them
+        (the fork server's first start imports numpy, Pillow and PyAV: seconds)."""
+        def start() -> None:
+            for _ in range(count):
+                try:
+                    self._give_back(_Worker(self._context, self.limits))
+                except Exception:  # noqa: BLE001 - a task will start its own worker, and say why if it cannot
+                    log.warning("could not start a hashing worker ahead of time", exc_info=True)
+                    return
+
+        if count > 0:
+            threading.Thread(target=start, name="takedown-hash-warm", daemon=True).start()
+
     def workers(self) -> int:
         """Idle workers kept for the next tasks."""
         with self._lock:

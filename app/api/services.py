@@ -64,6 +64,7 @@ class Services:
             options=hash_options(settings), started_at=time.time(),
         )
         services.view = IndexView(index, CachedEntries(index, store))
+        services.uploads.sandbox.warm(settings.warm_upload_workers)
         services.match_log.start()
         services.deliveries.start()
         metrics.update_index(index.stats())

@@ -39,6 +39,7 @@ class Settings:
     max_cpu_seconds: float = 60.0  # CPU time of the worker process hashing one upload
     max_upload_memory: int = 3072 * MB  # memory a worker may add to hash one upload (RLIMIT_AS)
     worker_recycle_memory: int = 512 * MB  # a worker holding more after an upload is replaced
+    warm_upload_workers: int = 1  # worker processes started with the service, before any upload
     max_image_pixels: int = 100_000_000  # one image, decoded
     max_decoded_pixels: int = 30_000_000_000  # a video's frames, decoded in all (about 2 min of CPU)
     max_animation_frames: int = 10_000  # GIF/WebP frames composited
