@@ -20,7 +20,8 @@ for memory) or `CorruptMedia` (a decoder crashed on the file). At most as many w
 have run at once (the caller bounds that; see app.api.uploads).
 
 Only media bytes, file paths and results pass through the workers' pipes; nothing is logged but
-exit statuses.
+exit statuses. As with any multiprocessing start method but fork, a program that starts a sandbox
+must guard its main module (`if __name__ == "__main__":`): workers import it (as `__mp_main__`).
 """
 
 from __future__ import annotations
