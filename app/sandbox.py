@@ -51,7 +51,7 @@ class SandboxLimits:
     after which it is replaced."""
 
     cpu_seconds: float = 60.0
-    memory_bytes: int = 3072 * MB
+    memory_bytes: int = 2048 * MB
     recycle_bytes: int = 512 * MB
 
 
