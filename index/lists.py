@@ -24,15 +24,23 @@ MAX_THRESHOLDS: dict[str, int] = {
 }
 # How a listed video must be covered by a query video to match (see index.video_match.VideoPolicy).
 DEFAULT_VIDEO_POLICY: dict[str, float] = {"query_coverage": 0.2, "entry_coverage": 0.2, "min_seconds": 2.0}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Matched whole (fullmatch): "$" would also accept a name with a trailing newline, which then
+# breaks every file and header the name is written into.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_NAME = re.compile(NAME_PATTERN)
 
 
 class InvalidList(ValueError):
     """A list setting is out of range or malformed; the message says which and why."""
 
 
+def is_list_name(name: object) -> bool:
+    """Whether `name` is a name a list can have (any other names no list)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not is_list_name(name):
         raise InvalidList(
             f"list name {name!r} must be 1-100 characters of letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"

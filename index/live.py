@@ -10,7 +10,10 @@ grow past `delta_limit` rows, a background compaction rebuilds the multi-index w
 swaps it in.
 
 `refresh()` reads from the store what changed after the seq the index has; `follow()` does so every
-second in a thread, which is how replicas sharing one PostgreSQL see each other's changes. Snapshots
+second in a thread, which is how replicas sharing one PostgreSQL see each other's changes. A process
+that writes to the store calls `refresh()` itself before answering, so that its own next request sees
+the change (the service does, see app.api.services). Refreshes are serialised: two at once (the
+follower and a writing request) would apply the same rows twice, or an older view after a newer one. Snapshots
 (see `save_snapshot`/`open`) make start-up a file load instead of a database scan; a snapshot from
 another store, from the future, unreadable or failing its checksums is ignored and rebuilt.
 
@@ -180,6 +183,7 @@ class LiveIndex:
         self.lists: dict[int, ListMeta] = {}
         self._lock = threading.RLock()
         self._compacting = threading.Lock()
+        self._refreshing = threading.Lock()
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         self.last_refresh = 0.0
@@ -190,10 +194,11 @@ class LiveIndex:
     @classmethod
     def open(cls, store: Store, *, snapshot_dir: Path | None = None, delta_limit: int = 200_000) -> LiveIndex:
         """Load the snapshot if it is sound and belongs to this store, else build from the store;
-        then catch up with what changed since."""
+        then catch up with what changed since. A folder where no snapshot was ever written is not
+        worth a warning (none was expected); a written one that cannot be used is."""
         index = cls(store, delta_limit=delta_limit, snapshot_dir=snapshot_dir)
         store_id, seq = store.state()
-        if snapshot_dir is not None:
+        if snapshot_dir is not None and snapshot_written(snapshot_dir):
             try:
                 index._load_snapshot(snapshot_dir, store_id, seq)
                 index.loaded_from = "snapshot"
@@ -249,7 +254,12 @@ class LiveIndex:
     # -- following the store -------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Apply what changed in the store after our seq. Returns the number of changed entries."""
+        """Apply what changed in the store after our seq. Returns the number of changed entries.
+        On return the index is at least at the store's seq as read when the call began."""
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> int:
         store_id, seq = self.store.state()
         if store_id != self.store_id and self.store_id:
             raise RuntimeError("the store was replaced under a running index; restart to rebuild")
@@ -493,6 +503,11 @@ def _write_snapshot(folder: Path, arrays: dict[str, np.ndarray], manifest: dict[
         if old.is_dir() and old.name != version.name:
             shutil.rmtree(old, ignore_errors=True)
     return version
+
+
+def snapshot_written(folder: Path) -> bool:
+    """Whether a snapshot was ever written to `folder` (its CURRENT pointer exists)."""
+    return (Path(folder) / "CURRENT").exists()
 
 
 def _read_snapshot(folder: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:

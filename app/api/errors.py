@@ -12,7 +12,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.keys import InvalidKey
 from index.formats import FormatError
@@ -84,6 +86,21 @@ def too_large_message(limit: int) -> str:
     return f"the request body is larger than the limit of {limit:,} bytes"
 
 
+# A database too busy to take this write now: SQLite's writer lock past its busy timeout; PostgreSQL's
+# lock_not_available, deadlock_detected, serialization_failure, query_canceled (a statement timeout).
+_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001", "57014"})
+BUSY_RETRY_SECONDS = 2
+
+
+def database_busy(exc: OperationalError) -> bool:
+    """Whether `exc` says the database is busy (retry later), not broken."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database table is locked" in text or "database is busy" in text
+
+
 def media_error(exc: MediaError) -> ApiError:
     return ApiError(MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message)
 
@@ -127,16 +144,30 @@ def install(app: FastAPI) -> None:
         return error_response(408, "body_timeout", exc.message, {"connection": "close"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = "no such endpoint"
-        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return error_response(exc.status_code, code, message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid", validation_message(exc.errors()))
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        if database_busy(exc):
+            log.warning("database busy on %s %s: answered 503", request.method, request.url.path)
+            return error_response(503, "busy", "the database is busy with other writes; retry in a moment",
+                                  {"Retry-After": str(BUSY_RETRY_SECONDS)})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -144,10 +175,23 @@ def install(app: FastAPI) -> None:
         return error_response(500, "internal", "internal error; it has been logged")
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the methods of the
+    first route that matched the path (GET for /v1/lists, which also takes POST). Asked of the router
+    method by method, so that nested (included) routers answer for their own routes."""
+    routes = request.app.router.routes
+    return [m for m in _METHODS
+            if any(route.matches({**request.scope, "method": m})[0] is Match.FULL for route in routes)]
+
+
 def validation_message(errors: object) -> str:
     """Pydantic's errors as one readable line: 'body.hashes.pdq: ...; query.limit: ...'."""
     parts = []
     for err in list(errors)[:10]:  # type: ignore[call-overload]
         where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")  # our validators speak for themselves
+        parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts) or "invalid request"

@@ -6,13 +6,20 @@ index.lists, index.validate and matcher.registry, which the routers call.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from app.api.storable import free_text, one_line
+
+from index.lists import NAME_PATTERN
 
 PDQ_EXAMPLE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 Action = Literal["takedown", "review", "log"]
 OutcomeName = Literal["removed", "false_positive", "under_review"]
+# Stored as sent (match log, outcomes): checked here so that every store can take it (app.api.storable).
+ContentRef = Annotated[str, AfterValidator(one_line)]
+Note = Annotated[str, AfterValidator(free_text)]
 
 
 def _example(*examples: object) -> ConfigDict:
@@ -30,7 +37,7 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429)}
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 422, 429, 503)}
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -39,14 +46,15 @@ class MatchHashes(BaseModel):
     model_config = _example({"hashes": {"pdq": PDQ_EXAMPLE, "md5": "9e107d9d372bb6826bd81d3542a419d6"},
                              "content_ref": "upload-8841", "lists": ["ofcom-ncii"]})
     hashes: dict[str, str] = Field(min_length=1, description="Hex by signal name: pdq, phash, dhash, md5, sha256, ...")
-    content_ref: str | None = Field(None, max_length=256, description="The caller's id for the content (logged).")
+    content_ref: ContentRef | None = Field(None, max_length=256, description=(
+        "The caller's id for the content (logged): no control characters."))
     lists: list[str] | None = Field(None, max_length=100, description="Only these lists (default: all).")
 
 
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hashes: dict[str, str] = Field(min_length=1)
-    content_ref: str | None = Field(None, max_length=256)
+    content_ref: ContentRef | None = Field(None, max_length=256)
 
 
 class MatchBatch(BaseModel):
@@ -57,8 +65,20 @@ class MatchBatch(BaseModel):
     lists: list[str] | None = Field(None, max_length=100)
 
 
+class EvidenceOut(BaseModel):
+    """One item of evidence for a match: a signal within the list's threshold of the entry."""
+
+    model_config = ConfigDict(extra="allow")
+    signal: str
+    distance: int | None = None
+    relation: str = Field(description="image, screenshot, exact, video or slideshow")
+    variant: str | None = Field(None, description="Variant of the query that matched (PDQ).")
+    match: bool = Field(description="Whether this item decides on its own account (a video's uncovered entry: no).")
+
+
 class MatchOut(BaseModel):
-    """One matched (or, for videos, examined) entry and its evidence."""
+    """One matched (or, for videos, examined) entry: one per upload and entry, with all its evidence.
+    `signal`, `distance`, `relation` and `variant` are those of the strongest item of `evidence`."""
 
     model_config = ConfigDict(extra="allow")
     match_id: str | None = Field(None, description="Id of the logged match, for outcomes (decided matches only).")
@@ -72,6 +92,8 @@ class MatchOut(BaseModel):
     variant: str | None = Field(None, description="Dihedral variant of the query that matched (PDQ).")
     action: str | None
     match: bool
+    strength: str | None = Field(None, description="strong, corroborated or weak (images; weak ones do not decide).")
+    evidence: list[EvidenceOut] = Field(description="Every signal that supports the match, strongest first.")
 
 
 class MatchResult(BaseModel):
@@ -79,7 +101,10 @@ class MatchResult(BaseModel):
         "kind": "hashes", "content_ref": "upload-8841", "decision": "takedown", "hashes": {"pdq": PDQ_EXAMPLE},
         "matches": [{"match_id": "5f0c6c2e0b7c4b9a8a3c1d2e3f405162", "list": "ofcom-ncii", "list_id": 1,
                      "entry_id": 42, "external_id": "CASE-123", "relation": "image", "signal": "pdq",
-                     "distance": 4, "action": "takedown", "match": True}]}]})
+                     "distance": 4, "variant": "original", "action": "takedown", "match": True, "strength": "strong",
+                     "evidence": [{"signal": "pdq", "distance": 4, "relation": "image", "variant": "original",
+                                   "match": True},
+                                  {"signal": "phash", "distance": 2, "relation": "image", "match": True}]}]}]})
     kind: str = Field(description="hashes, image or video")
     content_ref: str | None
     decision: str = Field(description="takedown, review, log or none: the strongest action among the matches")
@@ -87,8 +112,16 @@ class MatchResult(BaseModel):
     matches: list[MatchOut]
 
 
+class BatchItemError(BaseModel):
+    """A batch item that could not be matched, by its position in `items` (from 0)."""
+
+    index: int
+    error: ErrorDetail
+
+
 class BatchResult(BaseModel):
-    results: list[MatchResult]
+    results: list[MatchResult | BatchItemError] = Field(description=(
+        "One per item, in order: its result, or its error (the other items are answered all the same)."))
 
 
 # -- lists and entries ---------------------------------------------------------------------------
@@ -96,7 +129,8 @@ class BatchResult(BaseModel):
 class ListCreate(BaseModel):
     model_config = _example({"name": "ofcom-ncii", "description": "NCII reports", "default_action": "takedown",
                              "thresholds": {"pdq": 31}, "matchers_can_read": False})
-    name: str
+    name: str = Field(pattern=f"^{NAME_PATTERN}$", description="1-100 letters, digits, '.', '_' or '-', "
+                      "starting with a letter or digit")
     owner: str | None = Field(None, description="Admins only; a curator's lists belong to the curator.")
     description: str = ""
     default_action: Action = "takedown"
@@ -148,7 +182,7 @@ class EntryPage(BaseModel):
 class OutcomeIn(BaseModel):
     model_config = _example({"outcome": "removed", "note": "removed under policy 4.2"})
     outcome: OutcomeName
-    note: str = Field("", max_length=2000)
+    note: Note = Field("", max_length=2000)
 
 
 class WebhookIn(BaseModel):

@@ -14,7 +14,7 @@ from index import db
 MB = 1024 * 1024
 
 
-def _env(name: str, default: float) -> float:
+def _env(name: str, default: float | str) -> float | str:
     value = os.environ.get(f"TAKEDOWN_{name.upper()}")
     if value is None or value == "":
         return default
@@ -45,13 +45,19 @@ class Settings:
     max_animation_frames: int = 10_000  # GIF/WebP frames composited
     max_animation_pixels: int = 2_000_000_000  # GIF/WebP canvas pixels composited in all
     key_cache_seconds: float = 10.0  # how long a key revoked elsewhere may keep working here
-    match_log_flush_seconds: float = 0.5
+    match_log_window: float = 0.0  # seconds a commit waits for more requests' rows (0: commits as they come)
+    match_log_timeout: float = 15.0  # seconds a request waits for its match-log commit before 503
     index_follow_seconds: float = 1.0
     webhook_poll_seconds: float = 1.0
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 2.0  # first retry after this, doubling each time
+    # Webhooks go to public internet addresses only (app.api.egress); these open internal receivers on
+    # purpose: comma-separated host names, and networks as CIDRs (e.g. "10.20.0.0/16,127.0.0.1/32").
+    webhook_allow_hosts: str = ""
+    webhook_allow_networks: str = ""
     max_batch: int = 1000  # hash sets per /v1/match/batch call
+    shutdown_seconds: float = 30.0  # from SIGTERM to exit, whatever is running (app.api.shutdown)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -2,6 +2,12 @@
 as `takedown lists import`), one entry from uploaded media (hashed, then imported; the media is not
 kept), paginated listing, one entry, export, revocation.
 
+An entry given no id is named by its content (index.ids: `sha256:<hex>`, ...), never by a file path.
+External ids may hold any character but controls, `/` included: the one-entry routes take the rest of
+the path (`{external_id:path}`), percent-decoded, so `a/b`, `a%2Fb`, `%2E%2E` and `a%3Fb` name the ids
+`a/b`, `a/b`, `..` and `a?b`; a trailing `/revoke` on a POST is the revocation (the entry `x/revoke` is
+revoked by POST .../entries/x/revoke/revoke).
+
 Bulk bodies are spooled to an anonymous temporary file as they arrive (bounded memory for any size
 up to the import limit) and then streamed through `index.formats.read_entries` into
 `Store.import_entries`: atomic unless skip_invalid, with each bad row's line and reason.
@@ -16,14 +22,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from enum import Enum
-from typing import IO
+from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, ensure_manage, ensure_read_hashes, require
 from app.api.errors import ApiError
+from app.api.params import After64, Limit, StrictBool
 from app.api.processing import hash_media
 from app.api.schemas import ERRORS, EntryPage, Revoke
 from app.api.services import Services, services
@@ -31,12 +38,17 @@ from app.api.uploads import received_media
 from app.keys import ApiKey
 from index import formats
 from index.export import ExportFormat, export_entries
-from index.store import EntryInfo, ImportReport
+from index.store import EntryInfo, ImportReport, NotFound
 
 router = APIRouter(prefix="/v1", tags=["entries"], responses=ERRORS)
 
 _BY_CONTENT_TYPE = {"application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                     "application/jsonlines": "jsonl", "text/csv": "csv"}
+
+
+ExternalId = Annotated[str, Path(description="The entry's external id, percent-encoded (any character but "
+                                         "controls, '/' included; at most 256).")]
+IncludeRevoked = Annotated[StrictBool, Query(description="Also revoked entries, with who, when and why.")]
 
 
 class BodyFormat(str, Enum):
@@ -72,7 +84,7 @@ _IMPORT_BODY = {
 async def import_entries(
     name: str, request: Request,
     format: BodyFormat = Query(BodyFormat.auto, description="Default: from Content-Type, else the first line."),  # noqa: A002
-    skip_invalid: bool = Query(False, description="Import the good rows of a body with bad ones."),
+    skip_invalid: Annotated[StrictBool, Query(description="Import the good rows of a body with bad ones.")] = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR)),
 ) -> dict[str, object]:
     svc = services(request)
@@ -80,11 +92,13 @@ async def import_entries(
     chosen = format.value
     if chosen == "auto":
         chosen = _BY_CONTENT_TYPE.get(request.headers.get("content-type", "").split(";")[0].strip().lower(), "auto")
-    with tempfile.TemporaryFile(dir=svc.uploads.spool_dir) as spool:
+    with tempfile.TemporaryFile(dir=svc.uploads.spool_dir) as spool:  # buffered: open_entries peeks at it
         async for chunk in request.stream():
             spool.write(chunk)
         spool.seek(0)
         report = await run_in_threadpool(_import, svc, name, spool, chosen, key, skip_invalid)
+    if report.committed:
+        await run_in_threadpool(svc.changed)  # matchable from the next request on
     if not report.committed:
         raise ApiError(422, "invalid_rows", f"{report.invalid} bad rows: nothing was imported into {name!r} "
                        "(fix them, or pass skip_invalid=true to import the rest)", details=report.to_dict())
@@ -92,20 +106,11 @@ async def import_entries(
 
 
 def _import(svc: Services, name: str, spool: IO[bytes], fmt: str, key: ApiKey, skip_invalid: bool) -> ImportReport:
-    try:
-        if fmt == "json":
-            lines: Iterator[str] = _json_lines(spool, svc.settings.max_json_bytes * 10)
-            fmt = "jsonl"
-        else:
-            text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-            first = next(text, "")
-            if fmt == "auto":
-                fmt = formats.detect_format(None, first)
-            lines = itertools.chain([first], text)
-        return svc.store.import_entries(name, formats.read_entries(lines, fmt), actor=key.actor,
-                                        skip_invalid=skip_invalid, source="api")
-    except UnicodeDecodeError:
-        raise ApiError(422, "invalid_format", "the body is not UTF-8 text; nothing was imported") from None
+    if fmt == "json":
+        rows = formats.require_rows(formats.read_entries(_json_lines(spool, svc.settings.max_json_bytes * 10), "jsonl"))
+    else:
+        rows = formats.open_entries(spool, fmt)  # bounded lines; each undecodable or over-long line is named
+    return svc.store.import_entries(name, rows, actor=key.actor, skip_invalid=skip_invalid, source="api")
 
 
 def _json_lines(spool: IO[bytes], limit: int) -> Iterator[str]:
@@ -115,8 +120,10 @@ def _json_lines(spool: IO[bytes], limit: int) -> Iterator[str]:
         raise ApiError(413, "too_large", f"a JSON array body may be at most {limit:,} bytes; send JSONL or CSV")
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise ApiError(422, "invalid_format", "the body is not usable JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(422, "invalid_format", f"the body is not JSON: {exc}") from None
+        raise ApiError(422, "invalid_format", f"the body is not JSON: {str(exc)[:200]}") from None
     if isinstance(data, dict) and isinstance(data.get("entries"), list):
         data = data["entries"]
     if not isinstance(data, list):
@@ -126,9 +133,10 @@ def _json_lines(spool: IO[bytes], limit: int) -> Iterator[str]:
 
 _MEDIA_FORM = {
     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file", "external_id"],
+        "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary", "description": "Hashed, then discarded."},
-                       "external_id": {"type": "string", "maxLength": 256},
+                       "external_id": {"type": "string", "maxLength": 256,
+                                       "description": "Default: named by content (sha256:<hex>)."},
                        "labels": {"type": "string", "description": "Separated by ';'."}},
     }}}},
 }
@@ -141,19 +149,21 @@ async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(req
     ensure_manage(key, await run_in_threadpool(svc.store.get_list, name))
     async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         external_id = media.fields.get("external_id", "").strip()
-        if not external_id or len(external_id) > 256:
-            raise ApiError(422, "invalid", "external_id: required, at most 256 characters")
+        if len(external_id) > 256:
+            raise ApiError(422, "invalid", "external_id: at most 256 characters")
         labels = [x.strip() for x in media.fields.get("labels", "").split(";") if x.strip()]
         # Listed media get enrollment variants (crops, small rotations): what makes edited copies match.
         record = await svc.uploads.run(held, hash_media, media, replace(svc.options, variants=True))
-    line = json.dumps({**record, "id": external_id, "labels": labels})
+    # No external_id: the importer names the entry by its content (index.ids).
+    rows = list(formats.read_entries([json.dumps({**record, "id": external_id or None, "labels": labels})], "jsonl"))
     report = await run_in_threadpool(
-        lambda: svc.store.import_entries(name, formats.read_entries([line], "jsonl"), actor=key.actor, source="upload")
+        lambda: svc.store.import_entries(name, rows, actor=key.actor, source="upload")
     )
-    if not report.committed:
+    if not report.committed or rows[0].record is None:
         reason = report.errors[0][1] if report.errors else "the entry was refused"
         raise ApiError(422, "invalid", f"cannot list this media: {reason}", details=report.to_dict())
-    info = await run_in_threadpool(svc.store.get_entry, name, external_id)
+    await run_in_threadpool(svc.changed)
+    info = await run_in_threadpool(svc.store.get_entry, name, rows[0].record.external_id)
     return {"entry": entry_dict(info), "import": report.to_dict()}
 
 
@@ -165,8 +175,9 @@ def _readable(svc: Services, key: ApiKey, name: str) -> None:
 @router.get("/lists/{name}/entries", response_model=EntryPage, summary="Entries of a list, a page at a time")
 def list_entries(
     name: str, request: Request,
-    after: int = Query(0, ge=0, description="Entries with ids above this (from next_after)."),
-    limit: int = Query(100, ge=1, le=1000), include_revoked: bool = False,
+    after: Annotated[After64, Query(description="Entries with ids above this (from next_after).")] = 0,
+    limit: Annotated[Limit, Query(description="At most this many entries.")] = 100,
+    include_revoked: IncludeRevoked = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER)),
 ) -> dict[str, object]:
     svc = services(request)
@@ -175,26 +186,33 @@ def list_entries(
     return {"entries": [entry_dict(i) for i in page], "next_after": page[-1].id if len(page) == limit else None}
 
 
-@router.get("/lists/{name}/entries/{external_id}", summary="One entry")
-def get_entry(name: str, external_id: str, request: Request,
-              key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
-    svc = services(request)
-    _readable(svc, key, name)
-    return entry_dict(svc.store.get_entry(name, external_id))
-
-
-@router.post("/lists/{name}/entries/{external_id}/revoke", summary="Revoke an entry (it stops matching at once)")
-def revoke_entry(name: str, external_id: str, body: Revoke, request: Request,
+# `:path` lets an id hold "/"; the revoke route is declared first so that a POST ending in /revoke is a
+# revocation (GET has only the one route, so an id ending in "/revoke" still reads as itself).
+@router.post("/lists/{name}/entries/{external_id:path}/revoke",
+             summary="Revoke an entry (it stops matching at once)")
+def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Request,
                  key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
     svc = services(request)
     ensure_manage(key, svc.store.get_list(name))
-    return entry_dict(svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason))
+    revoked = svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason)
+    svc.changed()  # no match from the next request on
+    return entry_dict(revoked)
+
+
+@router.get("/lists/{name}/entries/{external_id:path}", summary="One entry")
+def get_entry(name: str, external_id: ExternalId, request: Request,
+              key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    svc = services(request)
+    _readable(svc, key, name)
+    if not external_id:
+        raise NotFound(f"no entry named '' in {name!r}: put the entry's id after entries/")
+    return entry_dict(svc.store.get_entry(name, external_id))
 
 
 @router.get("/lists/{name}/export", summary="Export a list's entries as JSONL or CSV (hashes, never media)",
             response_class=StreamingResponse)
 def export(name: str, request: Request, format: ExportFormat = ExportFormat.jsonl,  # noqa: A002
-           include_revoked: bool = False, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> StreamingResponse:
+           include_revoked: IncludeRevoked = False, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> StreamingResponse:
     svc = services(request)
     _readable(svc, key, name)
     spool = tempfile.TemporaryFile(mode="w+", dir=svc.uploads.spool_dir, encoding="utf-8", newline="")

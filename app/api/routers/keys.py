@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.api.auth import ADMIN, require
+from app.api.params import Id32, StrictBool
 from app.api.schemas import ERRORS, KeyIn
 from app.api.services import services
 from app.keys import ApiKey
@@ -19,11 +22,13 @@ def create_key(body: KeyIn, request: Request, key: ApiKey = Depends(require(ADMI
 
 
 @router.get("/keys", summary="Keys (never the keys themselves)")
-def all_keys(request: Request, include_revoked: bool = False,
+def all_keys(request: Request,
+             include_revoked: Annotated[StrictBool, Query(description="Also revoked keys.")] = False,
              _key: ApiKey = Depends(require(ADMIN))) -> list[dict[str, object]]:
     return [k.to_dict() for k in services(request).keys.keys(include_revoked=include_revoked)]
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key")
-def revoke_key(key_id: int, request: Request, key: ApiKey = Depends(require(ADMIN))) -> dict[str, object]:
+def revoke_key(key_id: Annotated[Id32, Path(description="The key's id (from GET /v1/keys).")],
+               request: Request, key: ApiKey = Depends(require(ADMIN))) -> dict[str, object]:
     return services(request).keys.revoke(key_id, actor=key.actor).to_dict()

@@ -1,42 +1,44 @@
 """The takedown loop's answer: POST what the platform did about a logged match (removed, kept as a
-false positive, under review), and read a match with its outcomes. A platform acts on the matches
-its own keys (same owner) made; admins on any."""
+false positive, under review), and read a match (one per upload and entry, with its evidence) with
+its outcomes. A platform acts on the matches its own keys (same owner) made; admins on any. Notes
+are checked before they are stored (app.api.storable)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
 from app.api.errors import ApiError
 from app.api.schemas import ERRORS, OutcomeIn
 from app.api.services import Services, services
 from app.keys import ApiKey
-from index.store import NotFound
 
 router = APIRouter(prefix="/v1", tags=["outcomes"], responses=ERRORS)
+# Match ids are made by the service (32 hex digits today); anything outside this shape names no match,
+# and is refused before it reaches the database (which would refuse some, e.g. NUL, with a 500).
+MatchId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$",
+                              description="The match_id a match answer gave.")]
 
 
 def _match(svc: Services, match_id: str) -> dict[str, object]:
-    try:
-        return svc.ledger.get_match(match_id)
-    except NotFound:
-        # It may still be queued, or being written, in this process: flush() returns once both are stored.
-        svc.match_log.flush()
-        return svc.ledger.get_match(match_id)
+    # A match id is stored before the answer that names it is sent (app.api.matchlog): no waiting here.
+    return svc.ledger.get_match(match_id)
 
 
 def _ensure_own(svc: Services, key: ApiKey, found: dict[str, object]) -> None:
     if key.role == ADMIN or (key.role == MATCHER and found["key_owner"] == key.owner):
         return
     if key.role == CURATOR:
-        owner = svc.store.get_list(str(found["list"])).owner if found.get("list") else None
-        if owner == key.owner:
+        # By id, deleted lists included: a list's owner keeps reading its matches after deleting it.
+        if svc.store.get_list_by_id(int(found["list_id"])).owner == key.owner:  # type: ignore[call-overload]
             return
     raise ApiError(403, "forbidden", "this match was made by another party's key")
 
 
 @router.get("/matches/{match_id}", summary="A logged match and its outcomes")
-def get_match(match_id: str, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+def get_match(match_id: MatchId, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
     svc = services(request)
     found = _match(svc, match_id)
     _ensure_own(svc, key, found)
@@ -44,7 +46,7 @@ def get_match(match_id: str, request: Request, key: ApiKey = Depends(require(ADM
 
 
 @router.post("/matches/{match_id}/outcomes", status_code=201, summary="Record what was done about a match")
-def add_outcome(match_id: str, body: OutcomeIn, request: Request,
+def add_outcome(match_id: MatchId, body: OutcomeIn, request: Request,
                 key: ApiKey = Depends(require(ADMIN, MATCHER))) -> dict[str, object]:
     svc = services(request)
     found = _match(svc, match_id)

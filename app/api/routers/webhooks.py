@@ -3,16 +3,25 @@
 Scope follows the role: an admin's webhook hears every event, a curator's the events on the lists it
 owns, a platform's (matcher) the matches and outcomes of its own keys. The secret (given, or made
 here) is shown once; deliveries are signed with it (see app.api.delivery).
+
+A URL that resolves to a loopback, private, link-local, multicast or reserved address is refused
+(422 `unsafe_url`) unless the deployment's allowlist opens it (app.api.egress); the deliveries log
+shows error categories only, never addresses or connection errors. Deleting a webhook cancels what it
+still had to send.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
+from app.api.delivery import shown_error
+from app.api.egress import Refused
 from app.api.errors import ApiError
+from app.api.params import Id32, Limit
 from app.api.schemas import ERRORS, WebhookIn
 from app.api.services import Services, services
 from app.keys import ApiKey
@@ -22,6 +31,7 @@ router = APIRouter(prefix="/v1", tags=["webhooks"], responses=ERRORS)
 
 _SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
 _ROLES = (ADMIN, CURATOR, MATCHER)
+HookId = Annotated[Id32, Path(description="The webhook's id (from GET /v1/webhooks).")]
 
 
 def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
@@ -34,6 +44,10 @@ def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
 @router.post("/webhooks", status_code=201, summary="Register a webhook (the secret is shown once)")
 def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
     svc = services(request)
+    try:
+        svc.egress.check_url(body.url)
+    except Refused as exc:
+        raise ApiError(422, "unsafe_url", f"url: {exc}") from None
     secret = body.secret or secrets.token_urlsafe(32)
     hook = svc.ledger.create_webhook(body.url, secret, body.events, scope=_SCOPE[key.role], owner=key.owner,
                                      actor=key.actor, api_key_id=key.id)
@@ -47,16 +61,21 @@ def all_webhooks(request: Request, key: ApiKey = Depends(require(*_ROLES))) -> l
 
 
 @router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt")
-def deliveries(hook_id: int, request: Request, limit: int = Query(100, ge=1, le=1000),
+def deliveries(hook_id: HookId, request: Request,
+               limit: Annotated[Limit, Query(description="At most this many, newest first.")] = 100,
                key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
     svc = services(request)
     _owned(svc, key, hook_id)
-    return svc.ledger.deliveries(hook_id, limit)
+    found = svc.ledger.deliveries(hook_id, limit)
+    for delivery in found:
+        for attempt in delivery["tries"]:  # type: ignore[attr-defined]
+            attempt["error"] = shown_error(attempt["error"])
+    return found
 
 
-@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (pending deliveries are dropped)")
-def delete_webhook(hook_id: int, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (nothing more is sent: pending deliveries are cancelled)")
+def delete_webhook(hook_id: HookId, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
     svc = services(request)
     _owned(svc, key, hook_id)
-    svc.ledger.delete_webhook(hook_id, actor=key.actor)
-    return {"deleted": hook_id}
+    cancelled = svc.ledger.delete_webhook(hook_id, actor=key.actor)
+    return {"deleted": hook_id, "cancelled_deliveries": cancelled}
