@@ -138,9 +138,10 @@ def test_size_limits(tmp_path, photos):
 
 def test_concurrent_upload_limit_and_timeout(tmp_path, photos, monkeypatch):
     import app.api.routers.hash as hash_router
+    from tests.helpers import slow_tasks
 
     client, store, keys = make_api(f"sqlite:///{tmp_path / 's.db'}", tmp_path, max_concurrent_uploads=2,
-                                   processing_timeout=0.2)
+                                   processing_timeout=1.0)
     with client:
         api = Api(client, store, keys)
         gate = api.services.uploads
@@ -149,20 +150,23 @@ def test_concurrent_upload_limit_and_timeout(tmp_path, photos, monkeypatch):
         assert_error(r, 429, "too_many_uploads")
         assert r.headers["retry-after"] == "1"
         gate.active = 0
-        slow = hash_router.hash_media
-
-        def slower(*args):  # noqa: ANN002, ANN202
-            time.sleep(1.0)
-            return slow(*args)
-
-        monkeypatch.setattr(hash_router, "hash_media", slower)
-        assert_error(upload(api, "/v1/hash", jpeg(photos["astronaut"])), 504, "timeout")
-        assert gate.active == 1  # the abandoned work still holds its slot...
-        deadline = time.monotonic() + 10
-        while gate.active and time.monotonic() < deadline:
-            client.get("/healthz")
+        assert upload(api, "/v1/hash", jpeg(photos["coffee"])).status_code == 200  # a worker is up
+        monkeypatch.setattr(hash_router, "hash_media", slow_tasks.sleep_then_hash)
+        started = time.monotonic()
+        pidfile = tmp_path / "worker.pid"
+        r = api.client.post("/v1/hash", files={"file": ("a.jpg", jpeg(photos["astronaut"]))},
+                            data={"pidfile": str(pidfile)}, headers=api.h("matcher"))
+        assert_error(r, 504, "timeout")
+        assert time.monotonic() - started < 10
+        # The work was stopped, not abandoned: the slot is free at once and its worker process is gone.
+        assert gate.active == 0
+        worker = int(pidfile.read_text())
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert gate.active == 0  # ...until it ends
+        assert not os.path.exists(f"/proc/{worker}")
+        monkeypatch.undo()
+        assert upload(api, "/v1/hash", jpeg(photos["coffee"])).status_code == 200  # a fresh worker
     store.close()
 
 

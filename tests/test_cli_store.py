@@ -198,7 +198,7 @@ def test_format_errors_are_neutral_and_the_cli_adds_its_hint(tmp_path, listed):
     odd = tmp_path / "hashes.dat"
     odd.write_text("hello there\n")
     run = takedown(listed["env"], "lists", "import", "l", str(odd), cwd=tmp_path)
-    assert run.returncode == 1 and "choose one with --format" in run.stderr
+    assert run.returncode == 2 and "choose one with --format" in run.stderr  # bad input: nothing imported
 
 
 def free_port() -> int:

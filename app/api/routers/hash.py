@@ -35,7 +35,7 @@ _FORM = {
 @router.post("/hash", openapi_extra=_FORM, summary="Hash an uploaded image or video (nothing is stored)")
 async def hash_upload(request: Request, _key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> Response:
     svc = services(request)
-    async with svc.uploads.slot() as held, received_media(request, svc.settings, svc.uploads.spool_dir) as media:
+    async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         started = time.perf_counter()
         record = await svc.uploads.run(held, hash_media, media, svc.options)
         metrics.HASH_SECONDS.labels(media.kind).observe(time.perf_counter() - started)
