@@ -62,6 +62,22 @@ def test_stored_text_is_checked_at_the_edge(listed: Api):
     assert api.services.ledger.get_match(after["matches"][0]["match_id"])["content_ref"] == "upload-2"
 
 
+def test_too_long_stored_text_is_refused_as_text(listed: Api):
+    """A long content_ref or note is refused in a string's words ("at most 256 characters"), not a
+    collection's ("256 items after validation"), whichever way it comes in."""
+    api = listed
+    long_ref = "r" * 257
+    error = assert_error(_post_json(api, "/v1/match", {"hashes": {"pdq": PDQ}, "content_ref": long_ref}), 422, "invalid")
+    assert "at most 256 characters" in error["message"], error
+    upload = api.client.post("/v1/match", files={"file": ("u.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "image/png"),
+                                                 "content_ref": (None, long_ref.encode())}, headers=api.h("matcher"))
+    assert upload.status_code == 422 and "at most 256 characters" in upload.json()["error"]["message"], upload.text
+    match_id = _post_json(api, "/v1/match", {"hashes": {"pdq": PDQ}, "content_ref": "r" * 256}).json()["matches"][0]["match_id"]
+    error = assert_error(_post_json(api, f"/v1/matches/{match_id}/outcomes", {"outcome": "removed", "note": "n" * 2001}),
+                         422, "invalid")
+    assert "at most 2000 characters" in error["message"], error
+
+
 def _row(list_id: int, ref: str) -> LoggedMatch:
     return LoggedMatch(new_match_id(), datetime.now(UTC), list_id, 1, "A", "pdq", 0, "image", "takedown", ref, 1, "p",
                        [{"signal": "pdq", "distance": 0, "relation": "image", "match": True}])

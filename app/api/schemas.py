@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.api.storable import free_text, one_line
 
@@ -18,8 +18,10 @@ PDQ_EXAMPLE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 Action = Literal["takedown", "review", "log"]
 OutcomeName = Literal["removed", "false_positive", "under_review"]
 # Stored as sent (match log, outcomes): checked here so that every store can take it (app.api.storable).
-ContentRef = Annotated[str, AfterValidator(one_line)]
-Note = Annotated[str, AfterValidator(free_text)]
+# The length is checked first, as a string's ("at most 256 characters"), not after the validator as a
+# collection's ("256 items after validation").
+ContentRef = Annotated[str, StringConstraints(max_length=256), AfterValidator(one_line)]
+Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
 
 
 def _example(*examples: object) -> ConfigDict:
