@@ -78,6 +78,31 @@ def test_too_long_stored_text_is_refused_as_text(listed: Api):
     assert "at most 2000 characters" in error["message"], error
 
 
+@pytest.mark.parametrize("bad", ["nul\x00byte", "lone \ud800 half", "bell\x07"])
+def test_every_stored_text_field_is_checked_at_the_edge(listed: Api, bad: str):
+    """Owners, descriptions, reasons, key names and webhook secrets are stored as sent too: a NUL made
+    PostgreSQL answer 500, and a lone surrogate both stores. Each is refused with a 422 naming the field."""
+    api = listed
+    for method, path, body, field in [
+        ("POST", "/v1/lists", {"name": "n1", "owner": bad}, "owner"),
+        ("POST", "/v1/lists", {"name": "n2", "description": bad}, "description"),
+        ("PATCH", "/v1/lists/l", {"description": bad}, "description"),
+        ("POST", "/v1/lists/l/entries/A/revoke", {"reason": bad}, "reason"),
+        ("POST", "/v1/keys", {"role": "matcher", "owner": bad}, "owner"),
+        ("POST", "/v1/keys", {"role": "matcher", "owner": "p", "name": bad}, "name"),
+        ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/h", "events": ["match"], "secret": bad + "s" * 16},
+         "secret"),
+    ]:
+        r = api.client.request(method, path, content=json.dumps(body).encode(),
+                               headers={**api.h("admin"), "content-type": "application/json"})
+        assert field in assert_error(r, 422, "invalid")["message"], (path, body, r.text)
+    if "\ud800" not in bad:  # (a URL cannot carry a lone surrogate: its UTF-8 bytes decode as U+FFFD)
+        r = api.client.delete("/v1/lists/l", params={"reason": bad}, headers=api.h("admin"))
+        assert "reason" in assert_error(r, 422, "invalid")["message"], r.text
+    # nothing was changed: the entry still matches, the list is still there
+    assert [m["external_id"] for m in _post_json(api, "/v1/match", {"hashes": {"pdq": PDQ}}).json()["matches"]] == ["A"]
+
+
 def _row(list_id: int, ref: str) -> LoggedMatch:
     return LoggedMatch(new_match_id(), datetime.now(UTC), list_id, 1, "A", "pdq", 0, "image", "takedown", ref, 1, "p",
                        [{"signal": "pdq", "distance": 0, "relation": "image", "match": True}])
