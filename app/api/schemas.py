@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.api.storable import free_text, one_line
 
@@ -18,8 +18,14 @@ PDQ_EXAMPLE = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 Action = Literal["takedown", "review", "log"]
 OutcomeName = Literal["removed", "false_positive", "under_review"]
 # Stored as sent (match log, outcomes): checked here so that every store can take it (app.api.storable).
-ContentRef = Annotated[str, AfterValidator(one_line)]
-Note = Annotated[str, AfterValidator(free_text)]
+# The length is checked first, as a string's ("at most 256 characters"), not after the validator as a
+# collection's ("256 items after validation").
+ContentRef = Annotated[str, StringConstraints(max_length=256), AfterValidator(one_line)]
+Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_text)]
+# Other stored text (owners, descriptions, reasons, key names, secrets), checked alike: PostgreSQL
+# answered 500 to a NUL in a list's owner or a revocation's reason, and both stores to a lone surrogate.
+OneLine = Annotated[str, AfterValidator(one_line)]
+FreeText = Annotated[str, AfterValidator(free_text)]
 
 
 def _example(*examples: object) -> ConfigDict:
@@ -131,8 +137,8 @@ class ListCreate(BaseModel):
                              "thresholds": {"pdq": 31}, "matchers_can_read": False})
     name: str = Field(pattern=f"^{NAME_PATTERN}$", description="1-100 letters, digits, '.', '_' or '-', "
                       "starting with a letter or digit")
-    owner: str | None = Field(None, description="Admins only; a curator's lists belong to the curator.")
-    description: str = ""
+    owner: OneLine | None = Field(None, description="Admins only; a curator's lists belong to the curator.")
+    description: FreeText = ""
     default_action: Action = "takedown"
     thresholds: dict[str, int] | None = None
     video_policy: dict[str, float] | None = None
@@ -141,7 +147,7 @@ class ListCreate(BaseModel):
 
 class ListUpdate(BaseModel):
     model_config = _example({"default_action": "review", "thresholds": {"pdq": 28}})
-    description: str | None = None
+    description: FreeText | None = None
     default_action: Action | None = None
     thresholds: dict[str, int] | None = None
     video_policy: dict[str, float] | None = None
@@ -164,7 +170,7 @@ class ListOut(BaseModel):
 
 class Revoke(BaseModel):
     model_config = _example({"reason": "appeal upheld"})
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
 
 
 class EntryPage(BaseModel):
@@ -189,7 +195,7 @@ class WebhookIn(BaseModel):
     model_config = _example({"url": "https://platform.example/hooks/takedown", "events": ["match", "outcome"]})
     url: str = Field(max_length=2000)
     events: list[Literal["match", "outcome"]] = Field(min_length=1)
-    secret: str | None = Field(None, min_length=16, max_length=128, description="Default: one is made and shown once.")
+    secret: OneLine | None = Field(None, min_length=16, max_length=128, description="Default: one is made and shown once.")
 
     @field_validator("url")
     @classmethod
@@ -202,5 +208,5 @@ class WebhookIn(BaseModel):
 class KeyIn(BaseModel):
     model_config = _example({"role": "matcher", "owner": "platform-a", "name": "upload pipeline"})
     role: Literal["admin", "curator", "matcher", "auditor"]
-    owner: str | None = Field(None, max_length=200)
-    name: str = Field("", max_length=200)
+    owner: OneLine | None = Field(None, max_length=200)
+    name: OneLine = Field("", max_length=200)

@@ -7,11 +7,13 @@ goes through index.store, which writes the audit record in the same transaction.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query, Request
 
 from app.api.auth import ADMIN, ANY_ROLE, CURATOR, ensure_manage, require
 from app.api.errors import ApiError
-from app.api.schemas import ERRORS, ListCreate, ListOut, ListUpdate
+from app.api.schemas import ERRORS, FreeText, ListCreate, ListOut, ListUpdate
 from app.api.services import services
 from app.keys import ApiKey
 from index.lists import HashList
@@ -67,7 +69,7 @@ def update_list(name: str, body: ListUpdate, request: Request,
 
 
 @router.delete("/lists/{name}", summary="Delete a list (soft: it stops matching, the record stays)")
-def delete_list(name: str, request: Request, reason: str = Query("", max_length=2000),
+def delete_list(name: str, request: Request, reason: Annotated[FreeText, Query(max_length=2000)] = "",
                 key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
     store = services(request).store
     ensure_manage(key, store.get_list(name))
