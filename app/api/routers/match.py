@@ -19,22 +19,22 @@ from app.api.auth import ADMIN, MATCHER, require
 from app.api.errors import ApiError, validation_message
 from app.api.processing import match_media
 from app.api.responses import json_response
-from app.api.schemas import ERRORS, BatchResult, MatchBatch, MatchHashes, MatchResult
+from app.api.schemas import QUERY_SIGNALS, UPLOAD_ERRORS, BatchResult, MatchBatch, MatchHashes, MatchResult, errors
 from app.api.services import Services, services
 from app.api.uploads import received_media
 from app.keys import ApiKey
 from app.matching import MatchContext, decision, match_signals
 from index.ledger import LoggedMatch, new_match_id
-from matcher.registry import SIGNAL_TYPES
 
-router = APIRouter(prefix="/v1", tags=["match"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["match"])
 
 _UPLOAD_FORM = {
     "type": "object", "required": ["file"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "The image or video (never stored)."},
         "content_ref": {"type": "string", "maxLength": 256, "description": "Your id for the content (logged)."},
-        "lists": {"type": "string", "description": "Comma-separated list names (default: all lists)."},
+        "lists": {"type": "string", "description": "Comma-separated list names (default: all lists). "
+                                                    "An unknown name is 404."},
     },
 }
 _MATCH_BODY = {
@@ -64,9 +64,9 @@ def context(svc: Services, names: list[str] | None) -> MatchContext:
 def valid_hashes(hashes: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in hashes.items():
-        kind = SIGNAL_TYPES.get(name)
+        kind = QUERY_SIGNALS.get(name)  # list-only kinds (pdq_variant) are not query signals: 422, not 500
         if kind is None:
-            raise ApiError(422, "invalid", f"unknown signal {name!r}; known: {', '.join(SIGNAL_TYPES)}")
+            raise ApiError(422, "invalid", f"unknown signal {name!r}; known: {', '.join(QUERY_SIGNALS)}")
         try:
             out[name] = kind.normalize(value)
         except ValueError as exc:
@@ -95,10 +95,13 @@ def settle(svc: Services, key: ApiKey, kind: str, content_ref: str | None, hashe
 
 
 @router.post("/match", response_model=MatchResult, openapi_extra=_MATCH_BODY,
-             summary="Match an uploaded image or video, or hashes computed on your side")
+             summary="Match an uploaded image or video, or hashes computed on your side",
+             responses=errors(404, *UPLOAD_ERRORS))
 async def match(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
     """Send JSON `{"hashes": {...}}` (the content never leaves your platform), or the file itself as
-    multipart/form-data. Answers the hashes, every match with its evidence, and one decision."""
+    multipart/form-data (hashed, then discarded). Answers the hashes, every match with its evidence, and
+    one decision; each decided match has a `match_id` for `GET /v1/matches/{match_id}` and its outcomes.
+    Any other content type is 415."""
     svc = services(request)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
@@ -133,8 +136,11 @@ async def _match_upload(request: Request, svc: Services, key: ApiKey) -> Respons
     return json_response(settle(svc, key, kind, content_ref, hashes, matches))
 
 
-@router.post("/match/batch", response_model=BatchResult, summary="Match many hash sets in one call")
+@router.post("/match/batch", response_model=BatchResult, summary="Match many hash sets in one call",
+             responses=errors(404))
 async def match_batch(body: MatchBatch, request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
+    """Up to the batch size (`maxItems` of `items`) hash sets in one call, against the same lists;
+    one result per item, in order, as `POST /v1/match` answers it."""
     svc = services(request)
     if len(body.items) > svc.settings.max_batch:
         raise ApiError(422, "invalid", f"at most {svc.settings.max_batch} items per batch, not {len(body.items)}")

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
 from app.api.errors import ApiError
-from app.api.schemas import ERRORS, WebhookIn
+from app.api.schemas import WebhookIn, errors
 from app.api.services import Services, services
 from app.keys import ApiKey
 from index.ledger import Webhook
 
-router = APIRouter(prefix="/v1", tags=["webhooks"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 _SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
 _ROLES = (ADMIN, CURATOR, MATCHER)
@@ -33,6 +33,9 @@ def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
 
 @router.post("/webhooks", status_code=201, summary="Register a webhook (the secret is shown once)")
 def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+    """Register a URL for `match` and/or `outcome` events. An admin's webhook hears every event, a
+    curator's those on its lists, a platform's those of its own keys. Deliveries are signed with the
+    secret (given, or made here), which this answer shows once."""
     svc = services(request)
     secret = body.secret or secrets.token_urlsafe(32)
     hook = svc.ledger.create_webhook(body.url, secret, body.events, scope=_SCOPE[key.role], owner=key.owner,
@@ -42,20 +45,25 @@ def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(requ
 
 @router.get("/webhooks", summary="Webhooks (an admin sees all; others their own)")
 def all_webhooks(request: Request, key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
+    """The webhooks this key's owner registered (all of them, for an admin), without their secrets."""
     ledger = services(request).ledger
     return [h.to_dict() for h in ledger.webhooks(None if key.role == ADMIN else key.owner)]
 
 
-@router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt")
+@router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt",
+            responses=errors(404))
 def deliveries(hook_id: int, request: Request, limit: int = Query(100, ge=1, le=1000),
                key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
+    """The latest deliveries of a webhook (newest first), each with its attempts and their answers."""
     svc = services(request)
     _owned(svc, key, hook_id)
     return svc.ledger.deliveries(hook_id, limit)
 
 
-@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (pending deliveries are dropped)")
+@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (pending deliveries are dropped)",
+               responses=errors(404))
 def delete_webhook(hook_id: int, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+    """Remove a webhook; nothing more is sent to it, pending retries included."""
     svc = services(request)
     _owned(svc, key, hook_id)
     svc.ledger.delete_webhook(hook_id, actor=key.actor)
