@@ -176,7 +176,9 @@ def import_(
             lines = itertools.chain([first], stream)
             report = store.import_entries(
                 name, formats.read_entries(lines, chosen), actor=actor_name(),
-                skip_invalid=skip_invalid, source=None if file == "-" else os.path.basename(file),
+                # "cli", never the file's name: the audit trail is read over the API, and a file is
+                # often named after the case it holds (jane-doe.jsonl).
+                skip_invalid=skip_invalid, source="cli",
             )
     except NotFound as exc:
         raise _fail(str(exc)) from None

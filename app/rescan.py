@@ -28,13 +28,14 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from app.matching import VARIANT, action_for, weigh
+from app.timespec import TimeSpecError, parse_time
 from index.hamming import MultiIndex
 from index.live import Hit
 from index.model import Action
@@ -48,8 +49,6 @@ from matcher.registry import SIGNAL_TYPES
 CHUNK_LINES = 500_000
 _SIGNAL_RANK = {name: i for i, name in enumerate(SIGNAL_TYPES)}
 _CONVERT_EVERY = 65_536
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class RescanError(ValueError):
@@ -85,16 +84,12 @@ class ListTarget:
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 date or time (UTC unless it says otherwise), or an age: 90m, 24h, 7d, 2w."""
-    now = now or datetime.now(UTC)
-    if m := _DURATION.match(text.strip()):
-        return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    """--since as app.timespec reads it (the API's `since` and `until` read the same): an ISO 8601
+    date or time (UTC unless it says otherwise), or an age: 90m, 24h, 7d, 2w."""
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise RescanError(f"--since {text!r}: expected an ISO date or time (2024-05-01, 2024-05-01T12:00Z) "
-                          "or an age (90m, 24h, 7d, 2w)") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_time(text, now)
+    except TimeSpecError as exc:
+        raise RescanError(f"--since {exc}") from None
 
 
 def load_target(store: Store, list_name: str, since: datetime | None = None) -> ListTarget:

@@ -3,7 +3,9 @@
 Readers stream: they take an iterable of lines, keep one row in memory at a time and yield one
 `RowResult` per non-blank row, the validated record or the reason it was refused, with the physical
 line (from 1) it starts on. A bad row never stops a file; only a file that cannot be read at all (no
-CSV header, unknown CSV columns, undecodable text) raises. Writers emit what the readers read back
+CSV header, unknown CSV columns, undecodable text) raises. A row's id is its `id` (or `external_id`);
+a row without one is named by its content (index.ids), never by the local `path` that `takedown hash`
+writes beside the hashes, which is read only to refuse an id that repeats it. Writers emit what the readers read back
 unchanged. This module must never read a whole file into memory, touch the store or open files itself.
 
 The python-threatexchange formats, as read in the facebook/ThreatExchange repository at commit baefb4e
@@ -37,6 +39,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from index.ids import content_id
 from index.model import EntryRecord, FrameHash, RowResult
 from index.validate import LABEL_SEPARATOR, MIN_PDQ_QUALITY, InvalidEntry, normalize_hash, validate_record
 from matcher.registry import LIST_ONLY, SIGNAL_TYPES, signal_type
@@ -89,9 +92,32 @@ class FormatError(ValueError):
 def _row(line: int, build: Callable[..., EntryRecord], *args: object) -> RowResult:
     warnings: list[str] = []
     try:
-        return RowResult(line, record=validate_record(build(*args), warnings), warnings=tuple(warnings))
+        record = build(*args)
+        named = record.external_id is not None
+        checked = validate_record(record if named else record._replace(external_id=_UNNAMED), warnings)
+        if not named:  # the file gave no id: name the entry by its content, never by its path (index.ids)
+            checked = checked._replace(external_id=content_id(checked))
+        return RowResult(line, record=checked, warnings=tuple(warnings))
     except InvalidEntry as exc:
         return RowResult(line, error=str(exc))
+
+
+_UNNAMED = "unnamed"  # stands in for the id while the record is checked; replaced by its content id
+
+
+def _given_id(value: object, path: object) -> object:
+    """The id a row gives (None when it gives none: absent, null or blank). Refused when it is the row's
+    own `path`: a tool that copied the path into the id would otherwise send it to every platform."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # numeric ids from other tools' JSON
+    if isinstance(value, str) and isinstance(path, str) and value.strip() == path.strip():
+        raise InvalidEntry(
+            "id: is the file's local path, which must not leave this machine; give the case's own id, "
+            "or no id to name the entry by its content (sha256:...)"
+        )
+    return value
 
 
 def _split_labels(value: object) -> tuple[str, ...]:
@@ -145,14 +171,12 @@ def _jsonl_record(text: str) -> EntryRecord:
 
 
 def _mapping_record(obj: Mapping[str, object]) -> EntryRecord:
-    external_id = next((obj[k] for k in ("id", "external_id", "path") if obj.get(k) is not None), None)
-    if external_id is None:
-        raise InvalidEntry('id: missing (give "id", "external_id" or "path")')
-    if isinstance(external_id, int) and not isinstance(external_id, bool):
-        external_id = str(external_id)  # numeric ids from other tools' JSON
+    # "path" (what `takedown hash` writes) is never an id: see index.ids.
+    given = next((obj[k] for k in ("id", "external_id") if obj.get(k) is not None), None)
+    external_id = _given_id(given, obj.get("path"))
     frames = _jsonl_frames(obj.get(FRAMES_COLUMN))
     return EntryRecord(
-        external_id=external_id,  # type: ignore[arg-type]  # validate_record reports non-strings
+        external_id=external_id,  # type: ignore[arg-type]  # None: named by content; validate_record reports non-strings
         signals={name: obj[name] for name in SIGNAL_TYPES if obj.get(name) is not None},  # type: ignore[misc]
         qualities={
             name: obj[f"{name}_quality"]  # type: ignore[misc]
@@ -271,9 +295,8 @@ def _csv_columns(header: Sequence[str]) -> list[_Column]:
     repeated = sorted({n for n in names if n and names.count(n) > 1})
     if repeated:
         raise FormatError(f"columns named twice: {', '.join(repeated)}")
-    id_column = next((c for c in ("id", "external_id", "path") if c in names), None)
-    if id_column is None:
-        raise FormatError("no id column (name it id or external_id)")
+    # No id column: every entry is named by its content. A path column is never the id (index.ids).
+    id_column = next((c for c in ("id", "external_id") if c in names), "")
     if "id" in names and "external_id" in names:
         raise FormatError("both id and external_id columns: keep one")
     columns = [_csv_column(name, id_column) for name in names]
@@ -296,6 +319,8 @@ def _csv_columns(header: Sequence[str]) -> list[_Column]:
 def _csv_column(name: str, id_column: str) -> _Column:
     if name == id_column:
         return ("id", name)
+    if name == "path":
+        return ("path", name)  # read only to refuse an id that repeats it
     if name in SIGNAL_TYPES and name not in LIST_ONLY:
         return ("signal", name)
     if name.endswith("_quality") and name.removesuffix("_quality") in SIGNAL_TYPES:
@@ -337,7 +362,7 @@ def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
         frames = _with_frame_variants(frames, variants)
         variants = ""
     return EntryRecord(
-        external_id=fields.get("id", ""),
+        external_id=_given_id(fields.get("id"), fields.get("path")),  # type: ignore[arg-type]  # None: by content
         signals=signals,
         qualities=qualities,
         labels=_split_labels(fields.get("labels")),

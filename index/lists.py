@@ -31,8 +31,13 @@ class InvalidList(ValueError):
     """A list setting is out of range or malformed; the message says which and why."""
 
 
+def is_list_name(name: object) -> bool:
+    """Whether `name` is a name a list can have (any other names no list)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not is_list_name(name):
         raise InvalidList(
             f"list name {name!r} must be 1-100 characters of letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"

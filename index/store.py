@@ -26,6 +26,7 @@ from index.db import as_utc, utc_now
 from index.lists import (
     HashList,
     InvalidList,
+    is_list_name,
     validate_action,
     validate_name,
     effective_thresholds,
@@ -33,6 +34,7 @@ from index.lists import (
     validate_video_policy,
 )
 from index.model import Action, EntryRecord, FrameHash, RowResult
+from index.validate import could_be_external_id
 from index.schema import audit_log, entries, entry_signals, hash_lists, matcher_access, store_state
 from matcher.augment import PdqVariant
 
@@ -194,9 +196,16 @@ class Store:
         if not owner.strip():
             raise InvalidList("a list needs an owner")
         with self.engine.begin() as conn:
-            if self._list_row(conn, name, missing_ok=True) is not None:
+            seq = self._next_seq(conn)  # taken first: it serialises writers, so the checks below hold
+            existing = self._list_row(conn, name, missing_ok=True, include_deleted=True)
+            if existing is not None and existing.deleted_at is None:
                 raise Conflict(f"a list named {name!r} already exists")
-            seq = self._next_seq(conn)
+            if existing is not None:
+                raise Conflict(
+                    f"the name {name!r} belonged to a list deleted on {as_utc(existing.deleted_at):%Y-%m-%d}; list names "
+                    "are never reused, so that past matches, webhooks, reports and the audit trail keep naming one "
+                    "list: choose another name"
+                )
             now = utc_now()
             list_id = conn.execute(
                 insert(hash_lists)
@@ -248,11 +257,26 @@ class Store:
             conn.execute(update(hash_lists).where(hash_lists.c.id == row.id).values(deleted_at=utc_now(), deleted_by=actor))
             self._audit(conn, seq, actor, "list.delete", {"reason": reason}, list_id=row.id, list_name=name)
 
-    def get_list(self, name: str, *, with_counts: bool = False) -> HashList:
+    def get_list(self, name: str, *, with_counts: bool = False, include_deleted: bool = False) -> HashList:
+        """The live list of that name; with include_deleted, else the last deleted one (for reports
+        and audit, which outlive a list)."""
         with self.engine.connect() as conn:
-            row = self._list_row(conn, name)
+            row = self._list_row(conn, name, include_deleted=include_deleted)
             counts = self._counts(conn, row.id) if with_counts else {}
         return self._to_list(row, counts)
+
+    def get_list_by_id(self, list_id: int) -> HashList:
+        """A list by its store id, deleted or not (match records name lists by id)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(hash_lists).where(hash_lists.c.id == list_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no list with id {list_id}")
+        return self._to_list(row)
+
+    def list_ids_owned_by(self, owner: str) -> list[int]:
+        """Ids of every list `owner` has had, deleted ones included (whose audit records it may read)."""
+        with self.engine.connect() as conn:
+            return [int(i) for i in conn.execute(select(hash_lists.c.id).where(hash_lists.c.owner == owner)).scalars()]
 
     def lists(self, *, include_deleted: bool = False) -> list[HashList]:
         query = select(hash_lists).order_by(hash_lists.c.name, hash_lists.c.id)
@@ -271,10 +295,15 @@ class Store:
             for r in rows
         }
 
-    def _list_row(self, conn: Connection, name: str, *, missing_ok: bool = False) -> Any:
-        row = conn.execute(
-            select(hash_lists).where(hash_lists.c.name == name, hash_lists.c.deleted_at.is_(None))
-        ).one_or_none()
+    def _list_row(self, conn: Connection, name: str, *, missing_ok: bool = False, include_deleted: bool = False) -> Any:
+        row = None
+        if is_list_name(name):  # anything else names no list (and may be text a database refuses, e.g. NUL)
+            query = select(hash_lists).where(hash_lists.c.name == name)
+            if not include_deleted:
+                query = query.where(hash_lists.c.deleted_at.is_(None))
+            # The live list first, else the last deleted (stores from before names were kept may have several).
+            query = query.order_by(hash_lists.c.deleted_at.is_(None).desc(), hash_lists.c.id.desc()).limit(1)
+            row = conn.execute(query).one_or_none()
         if row is None and not missing_ok:
             raise NotFound(f"no list named {name!r}")
         return row
@@ -487,9 +516,11 @@ class Store:
             last = heads[-1].id
 
     def _entry_head(self, conn: Connection, list_id: int, external_id: str) -> Any:
-        head = conn.execute(
-            select(entries).where(entries.c.list_id == list_id, entries.c.external_id == external_id)
-        ).one_or_none()
+        head = None
+        if could_be_external_id(external_id):  # else no entry has it (and NUL would upset PostgreSQL)
+            head = conn.execute(
+                select(entries).where(entries.c.list_id == list_id, entries.c.external_id == external_id)
+            ).one_or_none()
         if head is None:
             raise NotFound(f"no entry {external_id!r} in this list")
         return head
@@ -563,10 +594,18 @@ class Store:
             for part in result.partitions(batch):
                 yield [SignalRow(r.entry_id, r.list_id, int(r.seq), r.signal, r.value, r.time_s) for r in part]
 
-    def audit(self, *, list_name: str | None = None, since_id: int = 0, limit: int = 100) -> list[dict[str, object]]:
+    def audit(
+        self, *, list_name: str | None = None, since_id: int = 0, limit: int = 100, list_ids: Iterable[int] | None = None
+    ) -> list[dict[str, object]]:
+        """Audit records after `since_id`, oldest first; only those of `list_name`, and of the lists
+        `list_ids` (a curator's own), when given."""
         query = select(audit_log).where(audit_log.c.id > since_id).order_by(audit_log.c.id).limit(limit)
         if list_name is not None:
+            if not is_list_name(list_name):
+                return []
             query = query.where(audit_log.c.list_name == list_name)
+        if list_ids is not None:
+            query = query.where(audit_log.c.list_id.in_(list(list_ids)))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [

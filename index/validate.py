@@ -85,14 +85,32 @@ def _external_id(value: object) -> str:
         raise InvalidEntry(f"id: {len(text)} characters; at most {MAX_EXTERNAL_ID_CHARS} are allowed")
     if _has_control(text):
         raise InvalidEntry(f"id: contains a control character: {text[:80]!r}")
+    if _has_surrogate(text):
+        raise InvalidEntry(f"id: contains a lone surrogate, which is not text: {text[:80]!r}")
     return text
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # exactly Unicode category Cc
 
 
+def could_be_external_id(value: str) -> bool:
+    """Whether a stored entry could have this id (what _external_id keeps); lookups of anything else
+    are answered "no such entry" without asking the database."""
+    try:
+        return _external_id(value) == value
+    except InvalidEntry:
+        return False
+
+
 def _has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON text may hold one alone, "\ud800"; no database stores it
+
+
+def _has_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
 
 
 def _kind(value: object) -> str:
@@ -271,6 +289,8 @@ def _labels(labels: Iterable[str]) -> tuple[str, ...]:
             raise InvalidEntry(f"label {text!r} contains {LABEL_SEPARATOR!r}, the label separator in files")
         if _has_control(text):
             raise InvalidEntry(f"label {text!r} contains a control character")
+        if _has_surrogate(text):
+            raise InvalidEntry(f"label {text!r} contains a lone surrogate, which is not text")
         kept[text] = None
     if len(kept) > MAX_LABELS:
         raise InvalidEntry(f"{len(kept)} labels; at most {MAX_LABELS} are allowed")

@@ -48,7 +48,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/v1/webhooks"): HOOKS,
     ("GET", "/v1/webhooks/{hook_id}/deliveries"): HOOKS,
     ("DELETE", "/v1/webhooks/{hook_id}"): HOOKS,
-    ("GET", "/v1/audit"): {"admin", "auditor"},
+    ("GET", "/v1/audit"): {"admin", "auditor", "curator"},  # a curator: its own lists' records only
     ("POST", "/v1/keys"): {"admin"},
     ("GET", "/v1/keys"): {"admin"},
     ("DELETE", "/v1/keys/{key_id}"): {"admin"},

@@ -252,7 +252,7 @@ def test_jsonl_reads_takedown_hash_output(tmp_path, photos):
     assert [r.line for r in rows] == [1, 2]
     record = rows[0].record
     assert record is not None
-    assert record.external_id == str(image)
+    assert record.external_id == "sha256:" + produced[0]["sha256"]  # named by content, never by its path
     assert record.kind == "image"
     assert record.signals == {n: produced[0][n] for n in ("md5", "sha256", "pdq", "phash", "dhash")}
     assert record.qualities == {"pdq": produced[0]["pdq_quality"]}
@@ -286,8 +286,7 @@ def test_jsonl_line_numbers_count_blank_lines():
         ('"text"', "expected a JSON object, got str"),
         ('{"id": "a", "md5": "' + MD5 + '"', "invalid JSON"),
         ("[" * 100_000, "invalid JSON"),
-        (json.dumps({"md5": MD5}), 'id: missing (give "id", "external_id" or "path")'),
-        (json.dumps({"id": "  ", "md5": MD5}), "id: missing or empty"),
+        (json.dumps({"id": "a/b.jpg", "path": "a/b.jpg", "md5": MD5}), "id: is the file's local path"),
         (json.dumps({"id": "a"}), "at least one signal"),
         (json.dumps({"id": "a", "tmk": PDQ}), "at least one signal"),  # unknown fields are ignored
         (json.dumps({"id": "a", "md5": MD5[:-1]}), "md5: expected 32 hex digits, got 31"),
@@ -334,7 +333,8 @@ def test_jsonl_id_precedence_and_ignored_fields():
             )
         )
     )
-    assert (a.external_id, b.external_id, c.external_id, d.external_id) == ("one", "two", "three", "12345")
+    # "path" is never the id: a row without one is named by its content
+    assert (a.external_id, b.external_id, c.external_id, d.external_id) == ("one", "two", f"md5:{MD5}", "12345")
 
 
 def test_jsonl_labels_as_list_or_string_deduplicated():
@@ -404,7 +404,7 @@ def test_csv_reads_rows_with_line_numbers():
     assert rows[3].error == "pdq quality 49 is below 50: too little detail to match safely"
     assert rows[4].record is not None
     assert rows[5].error is not None and "all-zero" in rows[5].error
-    assert rows[6].error == "id: missing or empty"
+    assert rows[6].record is not None and rows[6].record.external_id == f"md5:{MD5}"  # an empty id cell: by content
 
 
 def test_csv_quoted_fields_and_line_breaks():
@@ -438,7 +438,6 @@ def test_csv_informational_columns_are_ignored():
     ("header", "message"),
     [
         ("", "empty file"),
-        ("labels,md5", "no id column"),
         ("id,labels,kind", "no signal column"),
         ("id,md5,MD5", "columns named twice: md5"),
         ("id,external_id,md5", "both id and external_id"),
@@ -483,7 +482,7 @@ def test_csv_reads_takedown_hash_csv_output(tmp_path, photos):
     writer.write(produced)
     writer.write(hash_file(str(tmp_path / "gone.png"), options))
     rows = list(read_csv(io.StringIO(out.getvalue(), newline="")))
-    assert rows[0].record is not None and rows[0].record.external_id == str(image)  # path stands in for id
+    assert rows[0].record is not None and rows[0].record.external_id == "sha256:" + produced["sha256"]  # not the path
     assert rows[0].record.signals["pdq"] == produced["pdq"]
     assert rows[0].record.qualities == {"pdq": produced["pdq_quality"]}
     assert rows[1] == RowResult(3, error="the hashing run failed for this file: no such file")

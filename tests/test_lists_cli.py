@@ -38,7 +38,7 @@ def test_create_import_show_revoke_export(tmp_path, hashes_file):
     assert json.loads(imported.stdout)["added"] == 3
     shown = json.loads(run(tmp_path, "lists", "show", "ofcom-ncii", "--json").stdout)
     assert shown["entries"] == {"active": 3, "revoked": 0} and shown["thresholds"]["pdq"] == 28
-    first = json.loads(hashes_file.read_text().splitlines()[0])["path"]
+    first = "sha256:" + json.loads(hashes_file.read_text().splitlines()[0])["sha256"]  # named by content, not path
     revoked = run(tmp_path, "lists", "revoke", "ofcom-ncii", first, "--reason", "appeal upheld", "--json")
     assert revoked.returncode == 0 and json.loads(revoked.stdout)["revoked_by"] == "ofcom:alice"
     again = run(tmp_path, "lists", "revoke", "ofcom-ncii", first, "--reason", "x")
@@ -104,7 +104,8 @@ def test_index_snapshot_then_stats_loads_from_it(tmp_path, hashes_file):
     assert json.loads(made.stdout)["signals"]["pdq"]["rows"] == 3
     stats = json.loads(run(tmp_path, "index", "stats").stdout)
     assert stats["loaded_from"] == "snapshot" and stats["signals"]["md5"]["rows"] == 3
-    run(tmp_path, "lists", "revoke", "l", json.loads(hashes_file.read_text().splitlines()[0])["path"], "--reason", "x")
+    first = "sha256:" + json.loads(hashes_file.read_text().splitlines()[0])["sha256"]
+    assert run(tmp_path, "lists", "revoke", "l", first, "--reason", "x").returncode == 0
     stale = json.loads(run(tmp_path, "index", "stats").stdout)  # snapshot is stale: loaded, then caught up
     assert stale["loaded_from"] == "snapshot" and stale["seq"] == stats["seq"] + 1
 

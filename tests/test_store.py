@@ -56,9 +56,12 @@ def test_list_lifecycle(store):
         store.get_list("ofcom-ncii")
     assert store.lists() == []
     assert [x.name for x in store.lists(include_deleted=True)] == ["ofcom-ncii"]
-    store.create_list("ofcom-ncii", owner="ofcom", actor="alice")  # the name is free again
+    for owner in ("ofcom", "someone-else"):  # a deleted list's name is never free again, not even to its owner
+        with pytest.raises(Conflict, match="never reused"):
+            store.create_list("ofcom-ncii", owner=owner, actor="alice")
+    assert store.get_list("ofcom-ncii", include_deleted=True).deleted_at is not None
     actions = [a["action"] for a in store.audit()]
-    assert actions == ["list.create", "list.update", "list.delete", "list.create"]
+    assert actions == ["list.create", "list.update", "list.delete"]
     assert store.audit()[1]["details"]["before"]["thresholds"]["pdq"] == 31
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.keys import InvalidKey
 from index.formats import FormatError
@@ -113,12 +114,17 @@ def install(app: FastAPI) -> None:
         return error_response(413, "too_large", too_large_message(exc.limit))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = "no such endpoint"
-        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return error_response(exc.status_code, code, message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -130,10 +136,23 @@ def install(app: FastAPI) -> None:
         return error_response(500, "internal", "internal error; it has been logged")
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the methods of the
+    first route that matched the path (GET for /v1/lists, which also takes POST). Asked of the router
+    method by method, so that nested (included) routers answer for their own routes."""
+    routes = request.app.router.routes
+    return [m for m in _METHODS
+            if any(route.matches({**request.scope, "method": m})[0] is Match.FULL for route in routes)]
+
+
 def validation_message(errors: object) -> str:
     """Pydantic's errors as one readable line: 'body.hashes.pdq: ...; query.limit: ...'."""
     parts = []
     for err in list(errors)[:10]:  # type: ignore[call-overload]
         where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")  # our validators speak for themselves
+        parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts) or "invalid request"

@@ -2,6 +2,12 @@
 as `takedown lists import`), one entry from uploaded media (hashed, then imported; the media is not
 kept), paginated listing, one entry, export, revocation.
 
+An entry given no id is named by its content (index.ids: `sha256:<hex>`, ...), never by a file path.
+External ids may hold any character but controls, `/` included: the one-entry routes take the rest of
+the path (`{external_id:path}`), percent-decoded, so `a/b`, `a%2Fb`, `%2E%2E` and `a%3Fb` name the ids
+`a/b`, `a/b`, `..` and `a?b`; a trailing `/revoke` on a POST is the revocation (the entry `x/revoke` is
+revoked by POST .../entries/x/revoke/revoke).
+
 Bulk bodies are spooled to an anonymous temporary file as they arrive (bounded memory for any size
 up to the import limit) and then streamed through `index.formats.read_entries` into
 `Store.import_entries`: atomic unless skip_invalid, with each bad row's line and reason.
@@ -16,14 +22,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from enum import Enum
-from typing import IO
+from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, ensure_manage, ensure_read_hashes, require
 from app.api.errors import ApiError
+from app.api.params import After64, Limit, StrictBool
 from app.api.processing import hash_media
 from app.api.schemas import PDQ_EXAMPLE, UPLOAD_ERRORS, EntryPage, Revoke, entry_schema, errors
 from app.api.services import Services, services
@@ -31,12 +38,17 @@ from app.api.uploads import received_media
 from app.keys import ApiKey
 from index import formats
 from index.export import ExportFormat, export_entries
-from index.store import EntryInfo, ImportReport
+from index.store import EntryInfo, ImportReport, NotFound
 
 router = APIRouter(prefix="/v1", tags=["entries"])
 
 _BY_CONTENT_TYPE = {"application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                     "application/jsonlines": "jsonl", "text/csv": "csv"}
+
+
+ExternalId = Annotated[str, Path(description="The entry's external id, percent-encoded (any character but "
+                                         "controls, '/' included; at most 256).")]
+IncludeRevoked = Annotated[StrictBool, Query(description="Also revoked entries, with who, when and why.")]
 
 
 class BodyFormat(str, Enum):
@@ -91,7 +103,7 @@ async def import_entries(
     name: str, request: Request,
     format: BodyFormat = Query(BodyFormat.auto, description="json, jsonl, csv or te (threatexchange signal "  # noqa: A002
                                "lines). Default (auto): from Content-Type, else the first line."),
-    skip_invalid: bool = Query(False, description="Import the good rows of a body with bad ones."),
+    skip_invalid: Annotated[StrictBool, Query(description="Import the good rows of a body with bad ones.")] = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR)),
 ) -> dict[str, object]:
     """Add or update many entries in one body, through the same importer as `takedown lists import`.
@@ -148,10 +160,10 @@ def _json_lines(spool: IO[bytes], limit: int) -> Iterator[str]:
 
 _MEDIA_FORM = {
     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file", "external_id"],
+        "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary", "description": "Hashed, then discarded."},
-                       "external_id": {"type": "string", "maxLength": 256, "pattern": r"\S",
-                                       "description": "Your id for the entry (surrounding spaces are dropped)."},
+                       "external_id": {"type": "string", "maxLength": 256,
+                                       "description": "Default: named by content (sha256:<hex>)."},
                        "labels": {"type": "string", "description": "Separated by ';'."}},
     }}}},
 }
@@ -162,24 +174,26 @@ _MEDIA_FORM = {
              responses=errors(404, *UPLOAD_ERRORS))
 async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
     """Hash the uploaded file (with enrollment variants, so edited copies match) and list it under
-    `external_id`; the media is discarded. For admins and the owning curator."""
+    `external_id` (default: named by its content, `sha256:<hex>`); the media is discarded. For admins
+    and the owning curator."""
     svc = services(request)
     ensure_manage(key, await run_in_threadpool(svc.store.get_list, name))
     async with svc.uploads.slot() as held, received_media(request, svc.settings, svc.uploads.spool_dir) as media:
         external_id = media.fields.get("external_id", "").strip()
-        if not external_id or len(external_id) > 256:
-            raise ApiError(422, "invalid", "external_id: required, at most 256 characters")
+        if len(external_id) > 256:
+            raise ApiError(422, "invalid", "external_id: at most 256 characters")
         labels = [x.strip() for x in media.fields.get("labels", "").split(";") if x.strip()]
         # Listed media get enrollment variants (crops, small rotations): what makes edited copies match.
         record = await svc.uploads.run(held, hash_media, media, replace(svc.options, variants=True))
-    line = json.dumps({**record, "id": external_id, "labels": labels})
+    # No external_id: the importer names the entry by its content (index.ids).
+    rows = list(formats.read_entries([json.dumps({**record, "id": external_id or None, "labels": labels})], "jsonl"))
     report = await run_in_threadpool(
-        lambda: svc.store.import_entries(name, formats.read_entries([line], "jsonl"), actor=key.actor, source="upload")
+        lambda: svc.store.import_entries(name, rows, actor=key.actor, source="upload")
     )
-    if not report.committed:
+    if not report.committed or rows[0].record is None:
         reason = report.errors[0][1] if report.errors else "the entry was refused"
         raise ApiError(422, "invalid", f"cannot list this media: {reason}", details=report.to_dict())
-    info = await run_in_threadpool(svc.store.get_entry, name, external_id)
+    info = await run_in_threadpool(svc.store.get_entry, name, rows[0].record.external_id)
     return {"entry": entry_dict(info), "import": report.to_dict()}
 
 
@@ -192,8 +206,9 @@ def _readable(svc: Services, key: ApiKey, name: str) -> None:
             responses=errors(404))
 def list_entries(
     name: str, request: Request,
-    after: int = Query(0, ge=0, description="Entries with ids above this (from next_after)."),
-    limit: int = Query(100, ge=1, le=1000), include_revoked: bool = False,
+    after: Annotated[After64, Query(description="Entries with ids above this (from next_after).")] = 0,
+    limit: Annotated[Limit, Query(description="At most this many entries.")] = 100,
+    include_revoked: IncludeRevoked = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER)),
 ) -> dict[str, object]:
     """Entries with their hashes, oldest first; pass `next_after` as `after` for the next page. For
@@ -204,18 +219,11 @@ def list_entries(
     return {"entries": [entry_dict(i) for i in page], "next_after": page[-1].id if len(page) == limit else None}
 
 
-@router.get("/lists/{name}/entries/{external_id}", summary="One entry", responses=errors(404))
-def get_entry(name: str, external_id: str, request: Request,
-              key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
-    """One entry by its external id, with its hashes and whether (and why) it was revoked."""
-    svc = services(request)
-    _readable(svc, key, name)
-    return entry_dict(svc.store.get_entry(name, external_id))
-
-
-@router.post("/lists/{name}/entries/{external_id}/revoke", summary="Revoke an entry (it stops matching at once)",
-             responses=errors(404, 409))
-def revoke_entry(name: str, external_id: str, body: Revoke, request: Request,
+# `:path` lets an id hold "/"; the revoke route is declared first so that a POST ending in /revoke is a
+# revocation (GET has only the one route, so an id ending in "/revoke" still reads as itself).
+@router.post("/lists/{name}/entries/{external_id:path}/revoke",
+             summary="Revoke an entry (it stops matching at once)", responses=errors(404, 409))
+def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Request,
                  key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
     """Stop an entry matching, keeping it for the record (who, when, why). An entry already revoked
     is 409. For admins and the owning curator."""
@@ -224,12 +232,24 @@ def revoke_entry(name: str, external_id: str, body: Revoke, request: Request,
     return entry_dict(svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason))
 
 
+@router.get("/lists/{name}/entries/{external_id:path}", summary="One entry", responses=errors(404))
+def get_entry(name: str, external_id: ExternalId, request: Request,
+              key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """One entry by its external id (which may hold '/'), with its hashes and whether (and why) it
+    was revoked."""
+    svc = services(request)
+    _readable(svc, key, name)
+    if not external_id:
+        raise NotFound(f"no entry named '' in {name!r}: put the entry's id after entries/")
+    return entry_dict(svc.store.get_entry(name, external_id))
+
+
 @router.get("/lists/{name}/export", summary="Export a list's entries as JSONL or CSV (hashes, never media)",
             response_class=StreamingResponse,
             responses={**errors(404), 200: {"content": {"application/x-ndjson": {"schema": _TEXT},
                                                         "text/csv": {"schema": _TEXT}}}})
 def export(name: str, request: Request, format: ExportFormat = ExportFormat.jsonl,  # noqa: A002
-           include_revoked: bool = False, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> StreamingResponse:
+           include_revoked: IncludeRevoked = False, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> StreamingResponse:
     """Every entry of the list as a file `POST /v1/lists/{name}/entries` reads back: JSONL or CSV."""
     svc = services(request)
     _readable(svc, key, name)

@@ -1,6 +1,7 @@
 """GET /v1/lists/{name}/report: per entry of a list over a period, matches, distinct content refs,
 outcomes (the latest per match), first and last seen; JSON or CSV. For admins, auditors and the
-owning curator."""
+owning curator, deleted lists included (the record outlives the list; `deleted_at` says when).
+`since` and `until` read as the command line reads times (app.timespec: `7d`, ISO 8601)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api.auth import ADMIN, AUDITOR, CURATOR, ensure_report, require
 from app.api.errors import ApiError
+from app.api.params import TimeSpec
 from app.api.responses import json_response
 from app.api.schemas import errors
 from app.api.services import services
@@ -30,10 +33,6 @@ class ReportFormat(str, Enum):
     csv = "csv"
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @router.get("/lists/{name}/report", summary="Matches and outcomes per entry over a period (JSON or CSV)",
             responses={**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"example": {
                 "list": "ofcom-ncii", "since": "2026-01-01T00:00:00+00:00", "until": "2026-01-31T00:00:00+00:00",
@@ -44,8 +43,11 @@ def _utc(value: datetime) -> datetime:
                              "first_seen": "2026-01-02T10:00:00+00:00", "last_seen": "2026-01-09T17:30:00+00:00"}]}}}}})
 def report(
     name: str, request: Request,
-    since: datetime | None = Query(None, description="Start (inclusive, ISO 8601); default: 30 days before `until`."),
-    until: datetime | None = Query(None, description="End (exclusive); default: now."),
+    since: Annotated[TimeSpec | None, Query(description="Start (inclusive): an ISO 8601 date or time "
+                                            "(UTC unless it has an offset) or an age (7d); default: 30 days before "
+                                            "`until`.")] = None,
+    until: Annotated[TimeSpec | None, Query(description="End (exclusive), in the same forms; "
+                                            "default: now.")] = None,
     format: ReportFormat = ReportFormat.json,  # noqa: A002
     key: ApiKey = Depends(require(ADMIN, CURATOR, AUDITOR)),
 ) -> Response:
@@ -53,14 +55,15 @@ def report(
     outcome of each match, first and last seen; with totals. JSON, or CSV with `format=csv`. For
     admins, auditors and the owning curator. `since` not before `until` is 422."""
     svc = services(request)
-    lst = svc.store.get_list(name)
+    lst = svc.store.get_list(name, include_deleted=True)
     ensure_report(key, lst)
-    end = _utc(until) if until else datetime.now(UTC)
-    start = _utc(since) if since else end - DEFAULT_PERIOD
+    end = until or datetime.now(UTC)
+    start = since or end - DEFAULT_PERIOD
     if start >= end:
         raise ApiError(422, "invalid", "since must be before until")
     svc.match_log.flush()  # this process's matches of the last second count too
-    found = {"list": name, **svc.ledger.report(lst.id, start, end)}
+    deleted = lst.deleted_at.isoformat() if lst.deleted_at else None
+    found = {"list": name, "deleted_at": deleted, **svc.ledger.report(lst.id, start, end)}
     if format is ReportFormat.json:
         return json_response(found)
     out = io.StringIO()

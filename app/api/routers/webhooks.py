@@ -8,11 +8,13 @@ here) is shown once; deliveries are signed with it (see app.api.delivery).
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
 from app.api.errors import ApiError
+from app.api.params import Id32, Limit
 from app.api.schemas import WebhookIn, errors
 from app.api.services import Services, services
 from app.keys import ApiKey
@@ -22,6 +24,7 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 _SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
 _ROLES = (ADMIN, CURATOR, MATCHER)
+HookId = Annotated[Id32, Path(description="The webhook's id (from GET /v1/webhooks).")]
 
 
 def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
@@ -52,7 +55,8 @@ def all_webhooks(request: Request, key: ApiKey = Depends(require(*_ROLES))) -> l
 
 @router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt",
             responses=errors(404))
-def deliveries(hook_id: int, request: Request, limit: int = Query(100, ge=1, le=1000),
+def deliveries(hook_id: HookId, request: Request,
+               limit: Annotated[Limit, Query(description="At most this many, newest first.")] = 100,
                key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
     """The latest deliveries of a webhook (newest first), each with its attempts and their answers."""
     svc = services(request)
@@ -62,7 +66,7 @@ def deliveries(hook_id: int, request: Request, limit: int = Query(100, ge=1, le=
 
 @router.delete("/webhooks/{hook_id}", summary="Remove a webhook (pending deliveries are dropped)",
                responses=errors(404))
-def delete_webhook(hook_id: int, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+def delete_webhook(hook_id: HookId, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
     """Remove a webhook; nothing more is sent to it, pending retries included."""
     svc = services(request)
     _owned(svc, key, hook_id)
