@@ -7,7 +7,9 @@ reports list owners read, and the webhook outbox that tells subscribers.
 - `report` sums a list's matches per entry over a period: matches, distinct content refs, the latest
   outcome of each match, first and last seen.
 - Webhooks: registration (audited through the store), and the outbox a delivery worker claims from
-  (`claim_due`), records attempts in (`record_attempt`) and reschedules.
+  (`claim_due`), records attempts in (`record_attempt`) and reschedules. Deleting a webhook cancels
+  its pending deliveries in the same transaction; `still_wanted` is asked right before each send, and
+  an attempt recorded after the deletion never makes its delivery pending again.
 
 Knows nothing of HTTP and never holds media: a match is ids, a distance and the caller's content_ref.
 """
@@ -251,11 +253,19 @@ class Ledger:
                                      "owner": owner})
             return self._webhook(conn, hook_id)
 
-    def delete_webhook(self, hook_id: int, *, actor: str) -> None:
+    def delete_webhook(self, hook_id: int, *, actor: str) -> int:
+        """Delete a webhook and cancel its pending deliveries; returns how many were cancelled."""
         with self.engine.begin() as conn:
             hook = self._webhook(conn, hook_id)
             conn.execute(update(webhooks).where(webhooks.c.id == hook_id).values(deleted_at=utc_now()))
-            self.store.audit_change(conn, actor, "webhook.delete", {"webhook_id": hook_id, "url": hook.url})
+            cancelled = conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.webhook_id == hook_id, webhook_deliveries.c.status == "pending")
+                .values(status="cancelled", locked_until=None)
+            ).rowcount
+            self.store.audit_change(conn, actor, "webhook.delete",
+                                    {"webhook_id": hook_id, "url": hook.url, "cancelled_deliveries": cancelled})
+        return int(cancelled)
 
     def webhook(self, hook_id: int) -> Webhook:
         with self.engine.connect() as conn:
@@ -321,11 +331,31 @@ class Ledger:
             claimed.append(Delivery(row.id, row.webhook_id, row.url, row.secret, row.event, row.payload, row.attempts))
         return claimed
 
+    def still_wanted(self, delivery: Delivery) -> bool:
+        """Right before sending: is the delivery still pending and its webhook not deleted? A pending
+        delivery of a deleted webhook (one queued before deletions cancelled them) is cancelled here."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(webhook_deliveries.c.status, webhooks.c.deleted_at)
+                .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
+                .where(webhook_deliveries.c.id == delivery.id)
+            ).one_or_none()
+            if row is None or row.status != "pending":
+                return False
+            if row.deleted_at is not None:
+                conn.execute(update(webhook_deliveries)
+                             .where(webhook_deliveries.c.id == delivery.id, webhook_deliveries.c.status == "pending")
+                             .values(status="cancelled", locked_until=None))
+                return False
+        return True
+
     def record_attempt(
         self, delivery: Delivery, *, status_code: int | None, error: str | None, duration_ms: float,
         delivered: bool, retry_in: float | None,
     ) -> None:
-        """Log one attempt; then the delivery is delivered, retried in `retry_in` s, or failed (None)."""
+        """Log one attempt; then the delivery is delivered, retried in `retry_in` s, or failed (None).
+        A delivery no longer pending (its webhook was deleted mid-send) keeps its state: the attempt is
+        logged, and nothing is rescheduled."""
         now = utc_now()
         values: dict[str, Any] = {"attempts": delivery.attempts + 1, "locked_until": None}
         if delivered:
@@ -337,7 +367,9 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(insert(webhook_attempts).values(delivery_id=delivery.id, at=now, status_code=status_code,
                                                          error=error, duration_ms=duration_ms))
-            conn.execute(update(webhook_deliveries).where(webhook_deliveries.c.id == delivery.id).values(**values))
+            conn.execute(update(webhook_deliveries)
+                         .where(webhook_deliveries.c.id == delivery.id, webhook_deliveries.c.status == "pending")
+                         .values(**values))
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -10,7 +10,10 @@ grow past `delta_limit` rows, a background compaction rebuilds the multi-index w
 swaps it in.
 
 `refresh()` reads from the store what changed after the seq the index has; `follow()` does so every
-second in a thread, which is how replicas sharing one PostgreSQL see each other's changes. Snapshots
+second in a thread, which is how replicas sharing one PostgreSQL see each other's changes. A process
+that writes to the store calls `refresh()` itself before answering, so that its own next request sees
+the change (the service does, see app.api.services). Refreshes are serialised: two at once (the
+follower and a writing request) would apply the same rows twice, or an older view after a newer one. Snapshots
 (see `save_snapshot`/`open`) make start-up a file load instead of a database scan; a snapshot from
 another store, from the future, unreadable or failing its checksums is ignored and rebuilt.
 
@@ -180,6 +183,7 @@ class LiveIndex:
         self.lists: dict[int, ListMeta] = {}
         self._lock = threading.RLock()
         self._compacting = threading.Lock()
+        self._refreshing = threading.Lock()
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         self.last_refresh = 0.0
@@ -249,7 +253,12 @@ class LiveIndex:
     # -- following the store -------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Apply what changed in the store after our seq. Returns the number of changed entries."""
+        """Apply what changed in the store after our seq. Returns the number of changed entries.
+        On return the index is at least at the store's seq as read when the call began."""
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> int:
         store_id, seq = self.store.state()
         if store_id != self.store_id and self.store_id:
             raise RuntimeError("the store was replaced under a running index; restart to rebuild")

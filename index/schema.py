@@ -209,7 +209,7 @@ webhook_deliveries = Table(
     Column("event", String(40), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("status", String(12), nullable=False),  # pending, delivered, failed
+    Column("status", String(12), nullable=False),  # pending, delivered, failed, cancelled (webhook deleted)
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("locked_until", DateTime(timezone=True)),

@@ -8,6 +8,8 @@ PACKAGES=(
     pkg-config cmake ffmpeg
     libavcodec-dev libavformat-dev libavdevice-dev libavutil-dev
     libswscale-dev libswresample-dev libavfilter-dev
+    # tests/test_webhooks_egress.py makes a throw-away TLS certificate with the openssl command
+    openssl
 )
 
 missing=()

@@ -176,6 +176,9 @@ def test_backoff_doubles_until_the_last_attempt():
         def __init__(self) -> None:
             self.retries: list[float | None] = []
 
+        def still_wanted(self, delivery) -> bool:  # type: ignore[no-untyped-def]
+            return True
+
         def record_attempt(self, delivery, *, retry_in, **_kw):  # type: ignore[no-untyped-def]
             self.retries.append(retry_in)
 

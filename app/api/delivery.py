@@ -5,8 +5,15 @@ Headers: `X-Takedown-Event`, `X-Takedown-Delivery` (the delivery id: receivers u
 duplicates, since a delivery may arrive twice if a worker dies after sending), `X-Takedown-Timestamp`
 (Unix seconds) and `X-Takedown-Signature: sha256=<hex>`, the HMAC-SHA256 of "<timestamp>.<body>".
 A 2xx answer delivers; anything else (or no answer within the timeout) is retried after the backoff,
-doubling each time, until `max_attempts`, then the delivery is marked failed. Every attempt is logged.
-Redirects are not followed.
+doubling each time, until `max_attempts`, then the delivery is marked failed. Every attempt is logged,
+with a coarse category (`refused`, `timeout`, `http_503`, ...) and never the resolved address or the
+connection error's text: the deliveries log is read by whoever registered the URL.
+Redirects are not followed; only addresses the egress policy allows are connected to (app.api.egress).
+
+Deleted means nothing more is sent: `Ledger.delete_webhook` cancels the pending deliveries in its
+transaction, and the worker asks again right before sending whether a claimed delivery is still
+wanted (it may have been claimed just before the deletion); an attempt in flight when the webhook is
+deleted is logged but never puts its delivery back in the queue.
 """
 
 from __future__ import annotations
@@ -15,11 +22,14 @@ import hashlib
 import hmac
 import json
 import logging
+import ssl
 import threading
 import time
+from typing import Any
 
 import httpx
 
+from app.api.egress import EgressPolicy, Refused, Unresolvable, webhook_client
 from index.ledger import Delivery, Ledger
 
 log = logging.getLogger(__name__)
@@ -29,16 +39,43 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
+def error_category(exc: Exception) -> str:
+    """What the deliveries log may say about a failed attempt: a category, never addresses or error text
+    (that would make the log a port scanner's report)."""
+    if isinstance(exc, Unresolvable):
+        return "unresolvable"
+    if isinstance(exc, Refused):
+        return "refused"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "tls_error" if any(isinstance(e, ssl.SSLError) for e in _causes(exc)) else "connect_error"
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return "invalid_url"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "protocol_error"
+    return "network_error"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return seen
+
+
 class DeliveryWorker:
     def __init__(
-        self, ledger: Ledger, *, poll: float = 1.0, timeout: float = 10.0, max_attempts: int = 8, backoff: float = 2.0
+        self, ledger: Ledger, *, poll: float = 1.0, timeout: float = 10.0, max_attempts: int = 8, backoff: float = 2.0,
+        policy: EgressPolicy | None = None, verify: Any = True,
     ) -> None:
         self.ledger = ledger
         self.poll, self.timeout, self.max_attempts, self.backoff = poll, timeout, max_attempts, backoff
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+        self._client = webhook_client(policy or EgressPolicy(), timeout=timeout, verify=verify)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="webhook-delivery", daemon=True)
@@ -64,6 +101,9 @@ class DeliveryWorker:
         return len(due)
 
     def deliver(self, delivery: Delivery) -> bool:
+        """Send one claimed delivery, unless its webhook was deleted since it was claimed."""
+        if not self.ledger.still_wanted(delivery):
+            return False
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         stamp = int(time.time())
         headers = {
@@ -77,11 +117,15 @@ class DeliveryWorker:
         started = time.perf_counter()
         status, error = None, None
         try:
-            status = self._client.post(delivery.url, content=body, headers=headers).status_code
+            # streamed and closed unread: the receiver's answer body is of no use, and could be huge
+            with self._client.stream("POST", delivery.url, content=body, headers=headers) as response:
+                status = response.status_code
             if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+                error = f"http_{status}"
+        except (httpx.HTTPError, httpx.InvalidURL, Refused) as exc:
+            error = error_category(exc)
+            log.info("webhook %d delivery %d attempt %d failed: %s (%s)", delivery.webhook_id, delivery.id,
+                     delivery.attempts + 1, error, type(exc).__name__)
         delivered = error is None
         tries = delivery.attempts + 1
         retry_in = None if delivered or tries >= self.max_attempts else self.backoff * 2 ** (tries - 1)

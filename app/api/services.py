@@ -15,6 +15,7 @@ from fastapi import Request
 
 from app.api import metrics
 from app.api.delivery import DeliveryWorker
+from app.api.egress import EgressPolicy
 from app.api.entry_cache import CachedEntries, IndexView
 from app.api.matchlog import MatchLogWriter
 from app.api.settings import Settings
@@ -41,12 +42,14 @@ class Services:
     uploads: UploadGate
     options: HashOptions
     started_at: float
+    egress: EgressPolicy  # where webhooks may go (checked at registration and at every connection)
     view: IndexView | None = None  # what matching searches: the index, entries cached
     _gauges: threading.Thread | None = None
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
         single_threaded_numerics()
+        egress = EgressPolicy.from_text(settings.webhook_allow_hosts, settings.webhook_allow_networks)
         store = Store(settings.store_url())
         began = time.monotonic()
         index = LiveIndex.open(store, snapshot_dir=settings.snapshot_folder())
@@ -59,9 +62,9 @@ class Services:
             match_log=MatchLogWriter(ledger, interval=settings.match_log_flush_seconds),
             deliveries=DeliveryWorker(ledger, poll=settings.webhook_poll_seconds, timeout=settings.webhook_timeout,
                                       max_attempts=settings.webhook_max_attempts,
-                                      backoff=settings.webhook_backoff_seconds),
+                                      backoff=settings.webhook_backoff_seconds, policy=egress),
             uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout),
-            options=hash_options(settings), started_at=time.time(),
+            options=hash_options(settings), started_at=time.time(), egress=egress,
         )
         services.view = IndexView(index, CachedEntries(index, store))
         services.match_log.start()
@@ -76,6 +79,16 @@ class Services:
         self.uploads.close()
         self.store.close()
         metrics.process_exited(os.getpid())
+
+    def changed(self) -> None:
+        """Called by a request that has just written to the store, before it answers: bring this
+        process's live index (entries and lists) up to the store's seq, so that the next request here
+        sees the change (a revoked entry no longer matches; a new list can be matched against). Other
+        processes see it at their next follow tick (`index_follow_seconds`; see the README)."""
+        try:
+            self.index.refresh()
+        except Exception:  # noqa: BLE001 - the write is committed; the follower will catch up
+            log.exception("index refresh after a write failed; the index follower will catch up")
 
     def ready(self) -> tuple[bool, dict[str, object]]:
         """Ready when the index has caught up with the store's seq."""

@@ -14,7 +14,7 @@ from index import db
 MB = 1024 * 1024
 
 
-def _env(name: str, default: float) -> float:
+def _env(name: str, default: float | str) -> float | str:
     value = os.environ.get(f"TAKEDOWN_{name.upper()}")
     if value is None or value == "":
         return default
@@ -41,6 +41,10 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 2.0  # first retry after this, doubling each time
+    # Webhooks go to public internet addresses only (app.api.egress); these open internal receivers on
+    # purpose: comma-separated host names, and networks as CIDRs (e.g. "10.20.0.0/16,127.0.0.1/32").
+    webhook_allow_hosts: str = ""
+    webhook_allow_networks: str = ""
     max_batch: int = 1000  # hash sets per /v1/match/batch call
 
     @classmethod

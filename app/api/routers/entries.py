@@ -119,6 +119,8 @@ async def import_entries(
             spool.write(chunk)
         spool.seek(0)
         report = await run_in_threadpool(_import, svc, name, spool, chosen, key, skip_invalid)
+    if report.committed:
+        await run_in_threadpool(svc.changed)  # matchable from the next request on
     if not report.committed:
         raise ApiError(422, "invalid_rows", f"{report.invalid} bad rows: nothing was imported into {name!r} "
                        "(fix them, or pass skip_invalid=true to import the rest)", details=report.to_dict())
@@ -193,6 +195,7 @@ async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(req
     if not report.committed or rows[0].record is None:
         reason = report.errors[0][1] if report.errors else "the entry was refused"
         raise ApiError(422, "invalid", f"cannot list this media: {reason}", details=report.to_dict())
+    await run_in_threadpool(svc.changed)
     info = await run_in_threadpool(svc.store.get_entry, name, rows[0].record.external_id)
     return {"entry": entry_dict(info), "import": report.to_dict()}
 
@@ -229,7 +232,9 @@ def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Requ
     is 409. For admins and the owning curator."""
     svc = services(request)
     ensure_manage(key, svc.store.get_list(name))
-    return entry_dict(svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason))
+    revoked = svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason)
+    svc.changed()  # no match from the next request on
+    return entry_dict(revoked)
 
 
 @router.get("/lists/{name}/entries/{external_id:path}", summary="One entry", responses=errors(404))

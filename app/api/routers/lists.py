@@ -45,6 +45,7 @@ def create_list(body: ListCreate, request: Request, key: ApiKey = Depends(requir
     )
     if body.matchers_can_read:
         store.set_matcher_access(body.name, True, actor=key.actor)
+    services(request).changed()  # matchable by name from the next request on
     return list_out(store, created)
 
 
@@ -69,6 +70,7 @@ def update_list(name: str, body: ListUpdate, request: Request,
                                 video_policy=body.video_policy)
     if body.matchers_can_read is not None:
         store.set_matcher_access(name, body.matchers_can_read, actor=key.actor)
+    services(request).changed()
     return list_out(store, store.get_list(changed.name, with_counts=True))
 
 
@@ -81,4 +83,5 @@ def delete_list(name: str, request: Request, reason: str = Query("", max_length=
     store = services(request).store
     ensure_manage(key, store.get_list(name))
     store.delete_list(name, actor=key.actor, reason=reason)
+    services(request).changed()
     return {"deleted": name}

@@ -3,16 +3,23 @@
 Scope follows the role: an admin's webhook hears every event, a curator's the events on the lists it
 owns, a platform's (matcher) the matches and outcomes of its own keys. The secret (given, or made
 here) is shown once; deliveries are signed with it (see app.api.delivery).
+
+A URL that resolves to a loopback, private, link-local, multicast or reserved address is refused
+(422 `unsafe_url`) unless the deployment's allowlist opens it (app.api.egress); the deliveries log
+shows error categories only, never addresses or connection errors. Deleting a webhook cancels what it
+still had to send.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
+from app.api.egress import Refused
 from app.api.errors import ApiError
 from app.api.params import Id32, Limit
 from app.api.schemas import WebhookIn, errors
@@ -25,6 +32,10 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 _SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
 _ROLES = (ADMIN, CURATOR, MATCHER)
 HookId = Annotated[Id32, Path(description="The webhook's id (from GET /v1/webhooks).")]
+# What an attempt's error may say (app.api.delivery.error_category); rows written before that are shown
+# as "error", whatever detail they held.
+_CATEGORY = re.compile(r"(refused|unresolvable|timeout|connect_error|tls_error|invalid_url|protocol_error|"
+                       r"network_error|http_\d{3})")
 
 
 def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
@@ -40,6 +51,10 @@ def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(requ
     curator's those on its lists, a platform's those of its own keys. Deliveries are signed with the
     secret (given, or made here), which this answer shows once."""
     svc = services(request)
+    try:
+        svc.egress.check_url(body.url)
+    except Refused as exc:
+        raise ApiError(422, "unsafe_url", f"url: {exc}") from None
     secret = body.secret or secrets.token_urlsafe(32)
     hook = svc.ledger.create_webhook(body.url, secret, body.events, scope=_SCOPE[key.role], owner=key.owner,
                                      actor=key.actor, api_key_id=key.id)
@@ -61,14 +76,19 @@ def deliveries(hook_id: HookId, request: Request,
     """The latest deliveries of a webhook (newest first), each with its attempts and their answers."""
     svc = services(request)
     _owned(svc, key, hook_id)
-    return svc.ledger.deliveries(hook_id, limit)
+    found = svc.ledger.deliveries(hook_id, limit)
+    for delivery in found:
+        for attempt in delivery["tries"]:  # type: ignore[attr-defined]
+            if attempt["error"] is not None and not _CATEGORY.fullmatch(attempt["error"]):
+                attempt["error"] = "error"
+    return found
 
 
-@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (pending deliveries are dropped)",
+@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (nothing more is sent: pending deliveries are cancelled)",
                responses=errors(404))
 def delete_webhook(hook_id: HookId, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
     """Remove a webhook; nothing more is sent to it, pending retries included."""
     svc = services(request)
     _owned(svc, key, hook_id)
-    svc.ledger.delete_webhook(hook_id, actor=key.actor)
-    return {"deleted": hook_id}
+    cancelled = svc.ledger.delete_webhook(hook_id, actor=key.actor)
+    return {"deleted": hook_id, "cancelled_deliveries": cancelled}
