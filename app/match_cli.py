@@ -1,8 +1,9 @@
 """`takedown match`: check files (images or videos) against the hash lists, one JSON line per file.
 
 Each line: {"path", "size", "mtime", "kind", "decision", "matches": [...]}, where decision is the
-strongest action of the matched lists' (takedown, review, log) or "none", and each match carries its
-evidence (list, entry, signal, distance, variant; for videos coverages and time ranges). Per-file
+strongest action of the matched lists' (takedown, review, log) or "none", and there is one match per
+matched entry (list, entry, action, and `evidence`: every signal that supports it, strongest first,
+each with its distance, variant, relation; for videos coverages and time ranges). Per-file
 failures are {"path", "error", "code"} lines and make the exit status 1 at the end. The index is
 loaded from its snapshot when it has one (`takedown index snapshot`), else from the store.
 
@@ -28,7 +29,7 @@ from app.files import Sources, count_sources, iter_sources
 from app.hashjob import error_record, file_identity, map_in_order, read_media, single_threaded_numerics
 from app.index_cli import snapshot_dir
 from app.lists_cli import open_store
-from app.matching import MatchContext, decision, match_image
+from app.matching import MatchContext, decision, match_image, per_entry
 from app.video_matching import hash_query_video, match_video_hashes
 from app.progress import ProgressBar, Tally
 from app.resume import ResumeError, load_done, pending
@@ -124,7 +125,7 @@ def match_file(path: str, ctx: MatchContext) -> dict[str, object]:
         return {**head, **error_record(path, exc)}
     except ValueError as exc:  # e.g. a path with a NUL byte from a list file
         return {**head, "error": f"cannot read file: {exc}", "code": "unreadable"}
-    return {**head, "kind": kind, "decision": decision(matches), "matches": matches}
+    return {**head, "kind": kind, "decision": decision(matches), "matches": per_entry(matches)}
 
 
 # The context the forked workers match with: set before the pool starts, inherited by fork (the index's

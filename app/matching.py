@@ -340,5 +340,59 @@ def action_for(listed: Action, match: Mapping[str, object]) -> str:
 
 def decision(matches: list[dict[str, object]]) -> str:
     """The strongest action among decided matches: takedown, review, log or none."""
+    return _strongest_action(matches) or "none"
+
+
+def _strongest_action(matches: Iterable[Mapping[str, object]]) -> str | None:
     actions = [Action(m["action"]) for m in matches if m.get("action")]  # type: ignore[arg-type]
-    return max(actions, key=_RANK.__getitem__).value if actions else "none"
+    return max(actions, key=_RANK.__getitem__).value if actions else None
+
+
+# One match per upload (or catalogue record) and entry. The matching functions above find one item of
+# evidence per entry and signal (and per relation, for videos); a platform records one outcome per
+# decision and a regulator counts copies, not signals, so what is answered, logged, sent to webhooks
+# and counted in reports is one match per entry that carries all of its evidence, strongest first.
+ENTRY_FIELDS = ("entry_id", "list_id", "list", "external_id")
+# Fields of a match that describe the whole match, not one item of evidence: the per-entry strength
+# app.matching.weigh gives (kept as `strength`), the action, and the id the service gives a match.
+_MATCH_FIELDS = (*ENTRY_FIELDS, "action", "evidence", "match_id")
+# Strongest first: exact bytes, then PDQ (the entry's own, an enrollment variant, two halves), then the
+# 64-bit hashes; within a signal the nearest first.
+_SIGNAL_STRENGTH = {"md5": 0, "sha256": 0, "pdq": 1, VARIANT: 2, "pdq_region": 3}
+
+
+def evidence_order(item: Mapping[str, object]) -> tuple[int, int, int, str]:
+    """Sort key of evidence items, strongest first: decided items before undecided ones (a video's
+    examined but uncovered entry), then by signal (see _SIGNAL_STRENGTH), then by distance."""
+    distance = item.get("distance", item.get("best_distance"))
+    return (0 if item.get("match", True) else 1, _SIGNAL_STRENGTH.get(str(item.get("signal")), 4),
+            int(distance) if distance is not None else 0, str(item.get("signal")))  # type: ignore[call-overload]
+
+
+def per_entry(matches: Iterable[dict[str, object]], record: tuple[str, ...] = ()) -> list[dict[str, object]]:
+    """One match per entry (per `record` fields and entry: rescan passes its catalogue line), in the
+    order the entries first appear. Each keeps the strongest item's fields at its top (list, entry_id,
+    external_id, signal, distance, relation, variant...: the shape of one match before grouping), its
+    action (the strongest of its items', by the rule of `decision`), `match` (any item decides),
+    `strength` (weigh's strong/corroborated/weak, where given) and `evidence`: every item, strongest
+    first, each without the fields of the whole match."""
+    groups: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for m in matches:
+        groups.setdefault((*(m.get(k) for k in record), m["entry_id"]), []).append(m)
+    return [_one_match(group, record) for group in groups.values()]
+
+
+def _one_match(group: list[dict[str, object]], record: tuple[str, ...]) -> dict[str, object]:
+    items = sorted(group, key=evidence_order)
+    out = dict(items[0])
+    out.pop("evidence", None)
+    strength = next((m["evidence"] for m in items if isinstance(m.get("evidence"), str)), None)
+    if strength is not None:
+        out["strength"] = strength
+    if "action" in out:
+        out["action"] = _strongest_action(items)
+    if "match" in out:
+        out["match"] = any(m.get("match") for m in items)
+    drop = (*_MATCH_FIELDS, *record)
+    out["evidence"] = [{k: v for k, v in m.items() if k not in drop} for m in items]
+    return out

@@ -13,8 +13,10 @@ an image entry are `image` hits, an image and a frame of a listed video a `scree
 (coverage, matched seconds), so one lucky frame is not a hit. Hashes are compared as stored: there
 are no pixels here, hence no mirrored or inside-the-bars variants (those need `takedown match`).
 
-`rescan_lines` is the unit of work (local chunks or Ray batches): lines in, hit records out, sorted
-by catalogue line, entry and signal, so the output does not depend on how the catalogue was cut.
+`rescan_lines` is the unit of work (local chunks or Ray batches): lines in, hit records out, one per
+catalogue record and entry (`app.matching.per_entry`: all the signals that hit it in `evidence`,
+strongest first), sorted by catalogue line and entry, so the output does not depend on how the
+catalogue was cut.
 Never writes to the store, never reads media.
 """
 
@@ -34,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from app.matching import VARIANT, action_for, weigh
+from app.matching import VARIANT, action_for, per_entry, weigh
 from app.timespec import TimeSpecError, parse_time
 from index.hamming import MultiIndex
 from index.live import Hit
@@ -48,6 +50,7 @@ from matcher.registry import SIGNAL_TYPES
 # per chunk), so chunks are large; workers each hold one.
 CHUNK_LINES = 500_000
 _SIGNAL_RANK = {name: i for i, name in enumerate(SIGNAL_TYPES)}
+RECORD_FIELDS = ("line", "path", "kind")  # a hit's catalogue record: one hit per record and entry
 _CONVERT_EVERY = 65_536
 
 
@@ -306,7 +309,7 @@ def rescan_lines(numbered: Iterable[tuple[int, str]], target: ListTarget) -> Chu
             pairs.append((signal, rows, query, np.zeros(len(rows), np.int32)))
     hits = _describe(cols, pairs, target, codes.get("pdq"))
     hits.sort(key=lambda h: (h["line"], h["entry_id"], _SIGNAL_RANK[str(h["signal"])]))
-    return ChunkResult(hits, len(cols.lines), cols.skipped, cols.problems, read)
+    return ChunkResult(per_entry(hits, RECORD_FIELDS), len(cols.lines), cols.skipped, cols.problems, read)
 
 
 def _equal_rows(codes: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

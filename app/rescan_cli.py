@@ -1,8 +1,10 @@
 """`takedown rescan`: match a stored catalogue of hashes against one list, writing the hits as JSONL.
 
 A platform keeps the hashes of what it hosts (`takedown hash` output) and, when a list arrives or
-grows, finds what it already hosts without touching the media again. One line per hit: catalogue
-line and path, entry id and external id, list, signal, distance, relation and the list's action.
+grows, finds what it already hosts without touching the media again. One line per hit, that is per
+catalogue record and entry: catalogue line and path, entry id and external id, list, the list's
+action, and `evidence` (every signal that hit, strongest first, with its distance and relation; the
+strongest one's signal, distance and relation also at the top of the line).
 `--since` limits the list to entries added or changed since a time. Catalogue lines that are not
 usable records are counted and named on stderr (exit status 1 at the end); the run goes on.
 

@@ -192,14 +192,15 @@ def check_hits(hits_file: Path, syn: Synthetic, signals: Sequence[str]) -> dict[
     found: set[tuple[int, int, str]] = set()
     wrong = 0
     for line in hits_file.open(encoding="utf-8"):
-        hit = json.loads(line)
+        hit = json.loads(line)  # one per catalogue record and entry, each signal's hit in its evidence
         entry = int(hit["external_id"].removeprefix("case-"))
-        key = (int(hit["line"]), entry, hit["signal"])
-        found.add(key)
-        cat = syn.cat_codes[hit["signal"]][key[0] - 1]
-        true = int(hamming_one_to_many(cat, syn.list_codes[hit["signal"]][entry][None])[0])
-        limit = {"pdq": PDQ_RADIUS, "phash": PHASH_RADIUS, "dhash": PHASH_RADIUS}.get(hit["signal"], 0)
-        wrong += true != hit["distance"] or true > limit
+        for item in hit["evidence"]:
+            key = (int(hit["line"]), entry, item["signal"])
+            found.add(key)
+            cat = syn.cat_codes[item["signal"]][key[0] - 1]
+            true = int(hamming_one_to_many(cat, syn.list_codes[item["signal"]][entry][None])[0])
+            limit = {"pdq": PDQ_RADIUS, "phash": PHASH_RADIUS, "dhash": PHASH_RADIUS}.get(item["signal"], 0)
+            wrong += true != item["distance"] or true > limit
     return {"hits": len(found), "planted": len(expected), "planted found": len(expected & found),
             "beyond threshold reported": len(syn.beyond & found),
             "lone 64-bit hash reported": len(syn.weak & found), "chance hits (verified)": len(found - expected),

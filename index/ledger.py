@@ -1,8 +1,9 @@
 """The takedown loop's records: which entry matched which content, what the platform did about it, the
 reports list owners read, and the webhook outbox that tells subscribers.
 
-- `write_matches` stores logged matches and, in the same transaction, one outbox row per subscribed
-  webhook; `add_outcome` does the same for an outcome. An event is thus never recorded without its
+- `write_matches` stores logged matches (one per request and entry, with its evidence) and, in the
+  same transaction, one outbox row per subscribed webhook (one `match` event per logged match);
+  `add_outcome` does the same for an outcome. An event is thus never recorded without its
   deliveries, nor delivered without being recorded.
 - `report` sums a list's matches per entry over a period: matches, distinct content refs, the latest
   outcome of each match, first and last seen.
@@ -51,7 +52,8 @@ def new_match_id() -> str:
 
 @dataclass(frozen=True)
 class LoggedMatch:
-    """One matched entry of one request, as the match log keeps it."""
+    """One matched entry of one request, as the match log keeps it: `signal`, `distance` and
+    `relation` are those of the strongest item of `evidence` (all of them, strongest first)."""
 
     id: str
     at: datetime
@@ -65,6 +67,7 @@ class LoggedMatch:
     content_ref: str | None
     api_key_id: int | None
     key_owner: str | None
+    evidence: list[dict[str, object]] | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -75,7 +78,7 @@ def _match_dict(row: Any, list_name: str | None = None) -> dict[str, object]:
         "match_id": row.id, "at": _iso(row.at), "list_id": row.list_id, "list": list_name,
         "entry_id": row.entry_id, "external_id": row.external_id, "signal": row.signal, "distance": row.distance,
         "relation": row.relation, "action": row.action, "content_ref": row.content_ref,
-        "api_key_id": row.api_key_id, "key_owner": row.key_owner,
+        "api_key_id": row.api_key_id, "key_owner": row.key_owner, "evidence": row.evidence,
     }
 
 
@@ -183,18 +186,28 @@ class Ledger:
     # -- reports -------------------------------------------------------------------------------
 
     def report(self, list_id: int, since: datetime, until: datetime) -> dict[str, object]:
-        """Per entry of the list, over [since, until): matches, distinct content refs, latest outcome
-        of each match by kind, first and last seen. Entries are ordered by matches, most first."""
+        """Per entry of the list, over [since, until): matches (one per request and entry), distinct
+        content refs, latest outcome of each match by kind, first and last seen. Entries are ordered by
+        matches, most first.
+
+        A request's matches are logged one per entry; rows logged before that (one per signal) share
+        their request's time, content ref and key, and count once."""
         in_period = (match_log.c.list_id == list_id) & (match_log.c.at >= since) & (match_log.c.at < until)
+        requests = (
+            select(match_log.c.entry_id, match_log.c.at, match_log.c.content_ref,
+                   func.max(match_log.c.external_id).label("external_id"))
+            .where(in_period)
+            .group_by(match_log.c.entry_id, match_log.c.at, match_log.c.content_ref, match_log.c.api_key_id)
+            .subquery()
+        )
         with self.engine.connect() as conn:
             per_entry = conn.execute(
                 select(
-                    match_log.c.entry_id, func.max(match_log.c.external_id).label("external_id"),
-                    func.count().label("matches"), func.count(func.distinct(match_log.c.content_ref)).label("refs"),
-                    func.min(match_log.c.at).label("first"), func.max(match_log.c.at).label("last"),
+                    requests.c.entry_id, func.max(requests.c.external_id).label("external_id"),
+                    func.count().label("matches"), func.count(func.distinct(requests.c.content_ref)).label("refs"),
+                    func.min(requests.c.at).label("first"), func.max(requests.c.at).label("last"),
                 )
-                .where(in_period)
-                .group_by(match_log.c.entry_id)
+                .group_by(requests.c.entry_id)
             ).all()
             latest = (
                 select(outcomes.c.match_id, outcomes.c.outcome,
@@ -408,7 +421,7 @@ class Ledger:
 def _match_payload(m: Any, list_name: str | None) -> dict[str, object]:
     return {"match_id": m.id, "at": _iso(m.at), "list": list_name, "list_id": m.list_id, "entry_id": m.entry_id,
             "external_id": m.external_id, "signal": m.signal, "distance": m.distance, "relation": m.relation,
-            "action": m.action, "content_ref": m.content_ref}
+            "action": m.action, "content_ref": m.content_ref, "evidence": m.evidence}
 
 
 def _outcome_dict(row: Any) -> dict[str, object]:

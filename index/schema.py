@@ -152,8 +152,8 @@ api_keys = Table(
 )
 
 # One row per (request, matched entry): never media, only which entry matched what the caller calls
-# `content_ref`. Ids are made by the service (uuid hex) so that a response can name a match before
-# the background writer has stored it.
+# `content_ref`, with the evidence (signals, distances: migration 0004). Ids are made by the service
+# (uuid hex); the row is committed before the response that names it is sent (app.api.matchlog).
 match_log = Table(
     "match_log",
     metadata,
@@ -169,6 +169,7 @@ match_log = Table(
     Column("content_ref", String(256)),
     Column("api_key_id", Integer),
     Column("key_owner", String(200)),
+    Column("evidence", JSON),  # [{signal, distance, relation, variant, ...}], strongest first; None before 0004
     Index("ix_match_log_list_at", "list_id", "at"),
 )
 

@@ -41,7 +41,7 @@ class Api:
 
 def make_api(url: str, tmp_path, **overrides) -> tuple[TestClient, Store, dict[str, str]]:  # type: ignore[no-untyped-def]
     # The tests' webhook receivers listen on loopback, which only the allowlist opens (app.api.egress).
-    fast = {"match_log_flush_seconds": 0.1, "webhook_poll_seconds": 0.1, "webhook_backoff_seconds": 0.05,
+    fast = {"webhook_poll_seconds": 0.1, "webhook_backoff_seconds": 0.05,
             "index_follow_seconds": 0.2, "webhook_allow_networks": LOOPBACK}
     settings = Settings(database_url=url, snapshot_dir=tmp_path / "index", **{**fast, **overrides})
     store = Store(url)

@@ -130,7 +130,8 @@ def test_match_images_and_videos_against_the_lists(tmp_path, photos, hashes_file
     assert result.returncode == 0, result.stderr
     video, image, other = (json.loads(line) for line in result.stdout.splitlines())
     assert video["kind"] == "video" and video["decision"] == "review"
-    assert {m["relation"] for m in video["matches"]} == {"video", "exact"}
+    [clip_match] = video["matches"]  # one match per entry, the file's bytes and its frames as its evidence
+    assert {e["relation"] for e in clip_match["evidence"]} == {"video", "exact"}
     assert image["decision"] == "review" and image["matches"][0]["variant"] == "flip_y"
     assert other["decision"] == "none" and other["matches"] == []
     assert run(tmp_path, "match", str(clip), "--list", "nope").returncode == 1

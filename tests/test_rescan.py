@@ -99,19 +99,23 @@ def run_rescan(syn: dict, **options) -> tuple[list[dict], RescanReport]:
 
 
 def as_set(hits: list[dict]) -> set[tuple[int, str, str, int]]:
-    return {(h["line"], h["external_id"], h["signal"], h["distance"]) for h in hits}
+    """Every (line, entry, signal, distance) the hits carry as evidence (one hit per line and entry)."""
+    return {(h["line"], h["external_id"], e["signal"], e["distance"]) for h in hits for e in h["evidence"]}
 
 
 def test_hits_equal_brute_force(synthetic):
     hits, report = run_rescan(synthetic)
     expected = brute_force(synthetic)
     assert as_set(hits) == expected
-    assert len(hits) == len(expected)  # one line per (record, entry, signal)
+    assert sum(len(h["evidence"]) for h in hits) == len(expected)  # one item per (record, entry, signal)
+    assert len(hits) == len({(line, entry) for line, entry, _, _ in expected})  # one line per (record, entry)
+    assert all((h["signal"], h["distance"]) == (h["evidence"][0]["signal"], h["evidence"][0]["distance"])
+               for h in hits)  # the strongest item's at the top
     assert {s for _, _, s, _ in expected} == set(BITS)  # every signal had hits, chance ones included
     assert report.records == 3000 and report.skipped == 1 and report.problems.count == 0
     first = hits[0]
     assert first["list"] == "ncii" and first["action"] == "review" and first["path"].startswith("/srv/")
-    relations = {(h["signal"], h["relation"]) for h in hits}
+    relations = {(e["signal"], e["relation"]) for h in hits for e in h["evidence"]}
     assert ("md5", "exact") in relations and ("pdq", "image") in relations
 
 

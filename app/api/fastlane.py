@@ -38,7 +38,7 @@ class FastLane:
         try:
             svc = scope["app"].state.services
             key = await authenticate(headers.get(b"authorization", b"").decode("latin-1"), svc.keys, _ROLES)
-            response = match_json(svc, key, await _body(receive))
+            response = await match_json(svc, key, await _body(receive))
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, exc.headers, exc.details)
         except Exception as exc:

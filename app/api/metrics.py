@@ -37,6 +37,14 @@ INDEX_SEQ = Gauge("takedown_index_seq", "The store seq the match index has caugh
                   multiprocess_mode="livemin")
 MATCH_LOG_PENDING = Gauge("takedown_match_log_pending", "Logged matches waiting to be written.",
                           multiprocess_mode="livesum")
+MATCH_LOG_COMMIT_SECONDS = Histogram(
+    "takedown_match_log_commit_seconds", "Time of one match-log group commit (its requests wait for it).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5, 15),
+)
+MATCH_LOG_FAILED = Counter(
+    "takedown_match_log_failed_rows_total",
+    "Match-log rows not stored, by reason: unavailable (the database), refused (a row set aside).", ["reason"],
+)
 
 
 def multiprocess_dir() -> str | None:

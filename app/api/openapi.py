@@ -100,7 +100,7 @@ def build(app: FastAPI, settings: Settings) -> dict[str, Any]:
             _complete(doc["paths"][route.path_format][method.lower()], method.lower(), roles)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    schemas["MatchBatch"]["properties"]["items"]["maxItems"] = settings.max_batch
+    _batch_limit(doc, settings.max_batch)
     _add_links(doc)
     return doc
 
@@ -164,6 +164,14 @@ def _documented(status: int, description: str | None = None) -> dict[str, Any]:
     if "headers" in spec:
         out["headers"] = spec["headers"]
     return out
+
+
+def _batch_limit(doc: dict[str, Any], max_batch: int) -> None:
+    """This server's batch size, as `maxItems` of the batch's `items` (inline or a component)."""
+    body = doc["paths"]["/v1/match/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in body:
+        body = doc["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    body["properties"]["items"]["maxItems"] = max_batch
 
 
 def _add_links(doc: dict[str, Any]) -> None:

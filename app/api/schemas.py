@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from app.api.storable import free_text, one_line
 from app.keys import ROLES
 from index.lists import DEFAULT_VIDEO_POLICY, MAX_THRESHOLDS
 from index.model import Action as ActionEnum
@@ -100,6 +101,12 @@ Thresholds = Annotated[dict[str, int], WithJsonSchema(thresholds_schema())]
 VideoPolicy = Annotated[dict[str, float], WithJsonSchema(video_policy_schema())]
 ListName = Annotated[str, Field(pattern=LIST_NAME_PATTERN)]
 
+# Stored as sent (match log, outcomes): checked here so that every store can take it (app.api.storable).
+# The patterns say the same in the OpenAPI document (lone surrogates aside, which JSON Schema cannot name).
+ContentRef = Annotated[str, AfterValidator(one_line), Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"})]
+Note = Annotated[str, AfterValidator(free_text),
+                 Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"})]
+
 
 def _example(*examples: object) -> ConfigDict:
     return ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": list(examples)})
@@ -159,7 +166,8 @@ class MatchHashes(BaseModel):
     model_config = _example({"hashes": {"pdq": PDQ_EXAMPLE, "md5": "9e107d9d372bb6826bd81d3542a419d6"},
                              "content_ref": "upload-8841", "lists": ["ofcom-ncii"]})
     hashes: Hashes = Field(description="Hex by signal name: pdq, phash, dhash, md5, sha256, ...")
-    content_ref: str | None = Field(None, max_length=256, description="The caller's id for the content (logged).")
+    content_ref: ContentRef | None = Field(None, max_length=256, description=(
+        "The caller's id for the content (logged): no control characters."))
     lists: list[ListName] | None = Field(None, max_length=MAX_LISTS_PER_MATCH,
                                          description="Only these lists (default: all). An unknown name is 404.")
 
@@ -167,7 +175,7 @@ class MatchHashes(BaseModel):
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     hashes: Hashes
-    content_ref: str | None = Field(None, max_length=256)
+    content_ref: ContentRef | None = Field(None, max_length=256)
 
 
 class MatchBatch(BaseModel):
@@ -180,8 +188,20 @@ class MatchBatch(BaseModel):
                                          description="Only these lists (default: all). An unknown name is 404.")
 
 
+class EvidenceOut(BaseModel):
+    """One item of evidence for a match: a signal within the list's threshold of the entry."""
+
+    model_config = ConfigDict(extra="allow")
+    signal: str
+    distance: int | None = None
+    relation: str = Field(description="image, screenshot, exact, video or slideshow")
+    variant: str | None = Field(None, description="Variant of the query that matched (PDQ).")
+    match: bool = Field(description="Whether this item decides on its own account (a video's uncovered entry: no).")
+
+
 class MatchOut(BaseModel):
-    """One matched (or, for videos, examined) entry and its evidence."""
+    """One matched (or, for videos, examined) entry: one per upload and entry, with all its evidence.
+    `signal`, `distance`, `relation` and `variant` are those of the strongest item of `evidence`."""
 
     model_config = ConfigDict(extra="allow")
     match_id: str | None = Field(None, description="Id of the logged match, for outcomes (decided matches only).")
@@ -195,6 +215,8 @@ class MatchOut(BaseModel):
     variant: str | None = Field(None, description="Dihedral variant of the query that matched (PDQ).")
     action: str | None
     match: bool
+    strength: str | None = Field(None, description="strong, corroborated or weak (images; weak ones do not decide).")
+    evidence: list[EvidenceOut] = Field(description="Every signal that supports the match, strongest first.")
 
 
 class MatchResult(BaseModel):
@@ -202,7 +224,10 @@ class MatchResult(BaseModel):
         "kind": "hashes", "content_ref": "upload-8841", "decision": "takedown", "hashes": {"pdq": PDQ_EXAMPLE},
         "matches": [{"match_id": "5f0c6c2e0b7c4b9a8a3c1d2e3f405162", "list": "ofcom-ncii", "list_id": 1,
                      "entry_id": 42, "external_id": "CASE-123", "relation": "image", "signal": "pdq",
-                     "distance": 4, "action": "takedown", "match": True}]}]})
+                     "distance": 4, "variant": "original", "action": "takedown", "match": True, "strength": "strong",
+                     "evidence": [{"signal": "pdq", "distance": 4, "relation": "image", "variant": "original",
+                                   "match": True},
+                                  {"signal": "phash", "distance": 2, "relation": "image", "match": True}]}]}]})
     kind: str = Field(description="hashes, image or video")
     content_ref: str | None
     decision: str = Field(description="takedown, review, log or none: the strongest action among the matches")
@@ -210,8 +235,16 @@ class MatchResult(BaseModel):
     matches: list[MatchOut]
 
 
+class BatchItemError(BaseModel):
+    """A batch item that could not be matched, by its position in `items` (from 0)."""
+
+    index: int
+    error: ErrorDetail
+
+
 class BatchResult(BaseModel):
-    results: list[MatchResult]
+    results: list[MatchResult | BatchItemError] = Field(description=(
+        "One per item, in order: its result, or its error (the other items are answered all the same)."))
 
 
 # -- lists and entries ---------------------------------------------------------------------------
@@ -272,7 +305,7 @@ class EntryPage(BaseModel):
 class OutcomeIn(BaseModel):
     model_config = _example({"outcome": "removed", "note": "removed under policy 4.2"})
     outcome: OutcomeName
-    note: str = Field("", max_length=2000)
+    note: Note = Field("", max_length=2000)
 
 
 class WebhookIn(BaseModel):

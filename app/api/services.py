@@ -1,6 +1,6 @@
 """What one service process holds for its lifetime: the store, the live index (opened once, from the
 snapshot when there is a sound one, then following the store), API keys, the ledger, the match-log
-writer, the webhook worker and the upload gate. Started and stopped by the app's lifespan.
+writer (group commit), the webhook worker and the upload gate. Started and stopped by the app's lifespan.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Services:
         services = cls(
             settings=settings, store=store, index=index,
             keys=KeyStore(store, cache_seconds=settings.key_cache_seconds), ledger=ledger,
-            match_log=MatchLogWriter(ledger, interval=settings.match_log_flush_seconds),
+            match_log=MatchLogWriter(ledger, window=settings.match_log_window, timeout=settings.match_log_timeout),
             deliveries=DeliveryWorker(ledger, poll=settings.webhook_poll_seconds, timeout=settings.webhook_timeout,
                                       max_attempts=settings.webhook_max_attempts,
                                       backoff=settings.webhook_backoff_seconds, policy=egress),
@@ -67,6 +67,7 @@ class Services:
             options=hash_options(settings), started_at=time.time(), egress=egress,
         )
         services.view = IndexView(index, CachedEntries(index, store))
+        services.match_log.on_stored = services.deliveries.wake  # match events go out as soon as they are stored
         services.match_log.start()
         services.deliveries.start()
         metrics.update_index(index.stats())

@@ -35,7 +35,8 @@ class Settings:
     max_concurrent_uploads: int = 8  # per process; the next one gets 429
     processing_timeout: float = 120.0  # seconds of hashing per upload before 504
     key_cache_seconds: float = 10.0  # how long a key revoked elsewhere may keep working here
-    match_log_flush_seconds: float = 0.5
+    match_log_window: float = 0.0  # seconds a commit waits for more requests' rows (0: commits as they come)
+    match_log_timeout: float = 15.0  # seconds a request waits for its match-log commit before 503
     index_follow_seconds: float = 1.0
     webhook_poll_seconds: float = 1.0
     webhook_timeout: float = 10.0

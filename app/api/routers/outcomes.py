@@ -1,6 +1,7 @@
 """The takedown loop's answer: POST what the platform did about a logged match (removed, kept as a
-false positive, under review), and read a match with its outcomes. A platform acts on the matches
-its own keys (same owner) made; admins on any."""
+false positive, under review), and read a match (one per upload and entry, with its evidence) with
+its outcomes. A platform acts on the matches its own keys (same owner) made; admins on any. Notes
+are checked before they are stored (app.api.storable)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from app.api.errors import ApiError
 from app.api.schemas import OutcomeIn, errors
 from app.api.services import Services, services
 from app.keys import ApiKey
-from index.store import NotFound
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 # Match ids are made by the service (32 hex digits today); anything outside this shape names no match,
@@ -23,12 +23,8 @@ MatchId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z
 
 
 def _match(svc: Services, match_id: str) -> dict[str, object]:
-    try:
-        return svc.ledger.get_match(match_id)
-    except NotFound:
-        # It may still be queued, or being written, in this process: flush() returns once both are stored.
-        svc.match_log.flush()
-        return svc.ledger.get_match(match_id)
+    # A match id is stored before the answer that names it is sent (app.api.matchlog): no waiting here.
+    return svc.ledger.get_match(match_id)
 
 
 def _ensure_own(svc: Services, key: ApiKey, found: dict[str, object]) -> None:

@@ -61,7 +61,6 @@ def report(
     start = since or end - DEFAULT_PERIOD
     if start >= end:
         raise ApiError(422, "invalid", "since must be before until")
-    svc.match_log.flush()  # this process's matches of the last second count too
     deleted = lst.deleted_at.isoformat() if lst.deleted_at else None
     found = {"list": name, "deleted_at": deleted, **svc.ledger.report(lst.id, start, end)}
     if format is ReportFormat.json:
