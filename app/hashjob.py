@@ -2,7 +2,7 @@
 
 Worker processes read and hash the files themselves (only paths and small result dicts cross process
 boundaries). At most `workers * 4` chunks are pending at any time, so memory stays flat however many
-files there are. One file's failure becomes that file's error record; the run goes on. Every record
+files there are. One file's failure, whatever raised it, becomes that file's error record; the run goes on. Every record
 carries the file's size and mtime as they were before reading it (what `--resume` recognises a file
 by). `hash_batch` is the unit of work whatever runs it: this module's process pool or Ray.
 """
@@ -17,7 +17,7 @@ from functools import partial
 from itertools import islice
 from multiprocessing.context import BaseContext
 
-from matcher.errors import MediaError, MediaTooLarge
+from matcher.errors import MediaError, MediaTooLarge, TooMuchWork
 from matcher.hashing import HashOptions, hash_image_bytes, hash_video_bytes
 from matcher.media import is_gif_or_webp, media_kind
 
@@ -72,8 +72,15 @@ def hash_file(path: str, options: HashOptions) -> Record:
         return {**head, **hash_image_bytes(source, options).to_dict()}  # type: ignore[arg-type]
     except (MediaError, OSError) as exc:
         return {**head, **error_record(path, exc)}
+    except MemoryError:
+        return {**head, **error_record(path, TooMuchWork("hashing it needs more memory than is available"))}
     except ValueError as exc:  # e.g. a path with a NUL byte from a list file
         return {**head, "error": f"cannot read file: {exc}", "code": "unreadable"}
+    except Exception as exc:  # noqa: BLE001 - one file must never stop a run of millions (README)
+        # matcher turns every decoder failure into a MediaError; reaching this is a bug of ours, which the
+        # record names (code "internal", exit status 1) rather than losing the files after it.
+        return {**head, "error": f"internal error while hashing this file ({type(exc).__name__}); please report it",
+                "code": "internal"}
 
 
 def hash_batch(paths: list[str], options: HashOptions) -> list[Record]:

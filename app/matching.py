@@ -125,6 +125,25 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     """Every entry the image matches, with its evidence. PDQ is searched in all dihedral variants
     (and inside bars) against the entries' own PDQ and their enrollment variants; the other signals
     as they are."""
+    return match_image_query(image_query(hashes, image), ctx)
+
+
+class ImageQuery(NamedTuple):
+    """What an image is searched with: words by signal, its pictures' 64-bit words by signal, and its
+    QueryRows without the pictures' pixels (the search names them only). Built from the pixels alone,
+    without the index, so the service builds it in a worker process (app.sandbox) and searches it in
+    the process that holds the index."""
+
+    queries: dict[str, np.ndarray]
+    pictures: dict[str, np.ndarray]
+    rows: QueryRows
+
+
+_NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+
+
+def image_query(hashes: ImageHashes, image: DecodedImage) -> ImageQuery:
+    """The rows `match_image` searches for an image (see query_pdq_rows and _picture_words)."""
     rows = query_pdq_rows(hashes, image)
     queries = {"pdq": rows.words, VARIANT: rows.words}
     for name, value in hashes.signals.items():
@@ -133,8 +152,14 @@ def match_image(hashes: ImageHashes, image: DecodedImage, ctx: MatchContext) -> 
     pictures = _picture_words(rows.pictures, [name for name in PICTURE_SIGNALS if name in queries])
     for name, words in pictures.items():
         queries[name] = np.concatenate([queries[name], words])
-    hits = _paired_picture_hits(ctx.index.search(queries, list_ids=ctx.list_ids), pictures)
-    return _image_matches(ctx, hits, rows)
+    named = rows._replace(pictures=[(name, _NO_PIXELS) for name, _ in rows.pictures])
+    return ImageQuery(queries, pictures, named)
+
+
+def match_image_query(query: ImageQuery, ctx: MatchContext) -> list[dict[str, object]]:
+    """Search an image's query rows (`image_query`) in the index and decide, as `match_image` does."""
+    hits = _paired_picture_hits(ctx.index.search(query.queries, list_ids=ctx.list_ids), query.pictures)
+    return _image_matches(ctx, hits, query.rows)
 
 
 # The framed pictures (and the image mirrored and turned) are also hashed with these, which unlike PDQ barely

@@ -2,8 +2,11 @@
 `MediaError` instead of a crash, a hang or an unbounded allocation.
 
 Only the formats a takedown list is about are opened (JPEG, PNG, WebP, GIF, BMP, TIFF): Pillow's other
-plugins (EPS through Ghostscript, PSD, ICO, ...) are never reached. Size is checked on the encoded bytes
-before parsing and on the header's dimensions before any pixel is decoded.
+plugins (EPS through Ghostscript, PSD, ICO, ...) are never reached, and only the colour modes that
+convert cleanly to RGB and grey (SUPPORTED_MODES; not LAB, say) are decoded. Size is checked on the
+encoded bytes before parsing and on the header's dimensions before any pixel is decoded, and the
+bytes must be enough for the pixels claimed (MAX_PIXELS_PER_BYTE): libjpeg pads a file cut after its
+header with grey, so 330 bytes claiming 10000x10000 would otherwise decode to 100 megapixels.
 
 EXIF orientation is applied by default: the hash describes the picture as people see it. Platforms bake
 the rotation into re-uploads and strip the tag, so hashing the displayed orientation is what makes an
@@ -32,10 +35,25 @@ from matcher.errors import (
     MediaTooLarge,
     NotAnImage,
     TooManyPixels,
+    UnsupportedMedia,
     ZeroSizedImage,
 )
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Pillow modes that convert to both RGB (PDQ) and L (the imagehash family). LAB does not convert to L,
+# La to neither; a mode left out here is refused with `unsupported` before its pixels are decoded.
+SUPPORTED_MODES: frozenset[str] = frozenset({
+    "1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "HSV", "LA", "PA",
+    "I", "I;16", "I;16B", "I;16L", "I;16N", "F",
+})
+# The most pixels one byte of each format can stand for, a few times beyond what its coding allows,
+# so that no real file comes near it: a Huffman-coded JPEG spends at least one bit per 8x8 block of
+# a component (512 pixels a byte; the developer corpus's sparsest JPEG has 63, its sparsest PNG 272);
+# GIF's LZW at most about 2,730; deflate 1,032 bytes a byte, 8 pixels each at one bit (PNG, TIFF); BMP's
+# RLE 128. WebP refuses truncated data itself; its bound only stops a header with no data at all.
+MAX_PIXELS_PER_BYTE: dict[str, int] = {
+    "JPEG": 4096, "GIF": 4096, "PNG": 16384, "TIFF": 16384, "BMP": 1024, "WEBP": 1 << 20,
+}
 
 # Our own pixel check runs on the header before decoding; Pillow's warning would only repeat it.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -143,11 +161,24 @@ def decode_image(
             f"image is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}"
         )
     fmt = im.format or _format_of(data)
+    check_density(fmt, len(data), width, height)
+    if im.mode not in SUPPORTED_MODES:
+        raise UnsupportedMedia(f"{fmt} image in colour mode {im.mode}, which is not supported "
+                               f"(supported: {', '.join(sorted(SUPPORTED_MODES))})")
     scale = _apply_draft(im, draft_min_side)
     _load(im)
     if orientation == "apply":
         im, (width, height) = _oriented(im, (width, height))
     return DecodedImage(image=im, format=fmt, scale=scale, source_size=(width, height))
+
+
+def check_density(fmt: str, size: int, width: int, height: int) -> None:
+    """Refuse `size` bytes claiming far more pixels than a real `fmt` file could encode in them."""
+    ceiling = MAX_PIXELS_PER_BYTE.get(fmt)
+    if ceiling is not None and width * height > size * ceiling:
+        raise CorruptMedia(
+            f"the {fmt} data is {size:,} bytes but its header claims {width}x{height} pixels: far too little "
+            f"data for that many (at most {ceiling:,} pixels a byte); the file is truncated or forged")
 
 
 def _open(data: bytes) -> Image.Image:

@@ -62,6 +62,20 @@ class VideoTooLong(MediaError):
     code = "too_long"
 
 
+class TooMuchWork(MediaError):
+    """Decoding it would take more work than one file may cost: too many frames composited, too many
+    pixels decoded in all, or the CPU-time or memory budget of its worker process spent."""
+
+    code = "too_much_work"
+
+
+class UnsupportedMedia(MediaError):
+    """A format, colour mode or codec outside the supported list, inside a container we read (a LAB
+    TIFF, an MP4 holding JPEG 2000, a HEIF picture): refused before any decoder runs on it."""
+
+    code = "unsupported"
+
+
 class NoVideoStream(MediaError):
     """A media container with no video in it (an audio file, say)."""
 

@@ -20,11 +20,16 @@ refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_
 the sampled frames' pixels as they were. Callers should keep BLAS to one thread (as the CLI and the
 service do): FFmpeg's decoding threads need the cores that OpenBLAS's spinning threads would take.
 
-Containers go through FFmpeg (PyAV: MP4/H.264, H.265, WebM/VP9, MOV, AVI, MKV, OGV, ...); animated GIF
-and WebP through Pillow, using each frame's display time. Bytes are read from memory, a path is
+Containers go through FFmpeg (PyAV), and only the documented ones (MP4, MOV, WebM, MKV, AVI, OGV: the
+demuxer is chosen from the magic bytes by `matcher.media.container_format`, FFmpeg's probing of other
+formats never runs) holding one of VIDEO_CODECS; animated GIF and WebP through Pillow, using each
+frame's display time. Bytes are read from memory, a path is
 streamed from disk; either way memory stays bounded (one batch of frames at a time), and nothing is
 written to disk or logged. Limits on size, duration, resolution and frame count refuse input with a
-`MediaError` before or while decoding, never by running out of memory.
+`MediaError` before or while decoding, never by running out of memory; so do budgets on the work
+itself (pixels decoded in all, frames composited per animation), which a small file can ask for far
+beyond its size (a 46 KB GIF of 2,000 one-pixel frames on a 4K canvas composites 16 gigapixels). A
+decoder's failure on untrusted bytes is a `MediaError` too, whatever it raises.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageSequence
 
 from matcher import augment, borders, pdq, sniff
+from matcher.decode import check_density
 from matcher.bits import hamming_one_to_many, words_to_hex, words_to_hexes
 from matcher.errors import (
     CorruptMedia,
@@ -52,8 +58,11 @@ from matcher.errors import (
     NotMedia,
     NoVideoStream,
     TooManyPixels,
+    TooMuchWork,
+    UnsupportedMedia,
     VideoTooLong,
 )
+from matcher.media import container_format
 
 __all__ = ["NoVideoStream", "NotMedia", "VideoTooLong", "VideoHashes", "VideoLimits", "hash_video", "hash_video_to_list"]
 
@@ -93,14 +102,33 @@ FRAME_VARIANTS: tuple[augment.Variant, ...] = tuple(
 FRAME_VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in FRAME_VARIANTS)
 
 
+# The decoders FFmpeg may run (by FFmpeg decoder name): those of the documented containers' usual
+# video (the developer corpus's old AVIs hold MPEG-4, Microsoft MPEG-4, Cinepak and Motion JPEG).
+# A stream in any other codec (JPEG 2000, PNG, PSD, raw pictures...) is refused before decoding.
+VIDEO_CODECS: tuple[str, ...] = (
+    "h264", "hevc", "vp8", "vp9", "libvpx", "libvpx-vp9", "av1", "libdav1d", "mpeg4", "msmpeg4v1", "msmpeg4v2",
+    "msmpeg4", "mpeg1video", "mpeg2video", "h263", "h263p", "theora", "mjpeg", "cinepak", "prores",
+)
+# A decoded frame costs at least this many pixels' work in the budget (`max_decoded_pixels`), however
+# small it is: a stream of a million 1x1 frames costs its per-frame overhead, not a million pixels.
+MIN_FRAME_COST = 65_536
+
+
 @dataclass(frozen=True)
 class VideoLimits:
-    """Refusal thresholds. Defaults: 500 MB, 4 hours, 8.3 megapixels (4K UHD) per frame, 2M frames."""
+    """Refusal thresholds. Defaults: 500 MB, 4 hours, 8.3 megapixels (4K UHD) per frame, 2M frames;
+    animations (GIF, WebP) at most 10,000 frames and 2 gigapixels composited in all (a 1080p GIF of
+    960 frames; about 3 s of compositing). `max_decoded_pixels` bounds a container video's decoding
+    (each frame counted at least MIN_FRAME_COST); unbounded by default (the CLI hashes long films
+    for lists), the service sets it (TAKEDOWN_MAX_DECODED_PIXELS)."""
 
     max_bytes: int = 500 * 1024 * 1024
     max_seconds: float = 4 * 3600.0
     max_frame_pixels: int = 3840 * 2160
     max_frames: int = 2_000_000
+    max_decoded_pixels: int | None = None
+    max_animation_frames: int = 10_000
+    max_animation_pixels: int = 2_000_000_000
 
 
 DEFAULT_VIDEO_LIMITS = VideoLimits()
@@ -317,19 +345,18 @@ def _hash_container(
 ) -> tuple[VideoHashes, int, int]:
     """The sampled frames (before any quality filter), the phases they were sampled at, and the
     interval in frames (`every`: sampling at that many phases keeps every frame)."""
-    try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r")
-    except av.FFmpegError:
-        what = sniff.describe(head)
-        if "(video/" in what:
-            raise CorruptMedia(f"{what}: the container is damaged and cannot be read") from None
-        raise NotMedia(f"not a supported image or video: the data looks like {what}") from None
+    container = _open_container(source, head)
     with container:
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
             raise NoVideoStream(f"no video stream in this file ({kinds}): nothing to hash")
         stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
+        codec = stream.codec_context
+        name = codec.name if codec is not None else "unknown"
+        if name not in VIDEO_CODECS:
+            raise UnsupportedMedia(f"the video stream is in the {name} codec, which is not supported "
+                                   "(H.264, H.265, VP8, VP9, AV1, MPEG-1/2/4, H.263, Theora, Motion JPEG, Cinepak, ProRes)")
+        width, height = codec.width, codec.height
         if width <= 0 or height <= 0:
             raise CorruptMedia("the video stream has no frame size")
         if width * height > limits.max_frame_pixels:
@@ -344,7 +371,7 @@ def _hash_container(
         phases = min(phases, every)  # more phases than frames per interval is every frame
         keep = {round(k * every / phases) for k in range(max(1, phases))}  # 0 is vPDQ's own grid
         stream.thread_type = DECODE_THREADS
-        state = {"decoded": 0, "complete": True}
+        state = {"decoded": 0, "complete": True, "work": 0}
         mode = _decode_mode(container, stream, every) if skip else "all"
         try:
             frames = list(_hash_batches(_sample(container, stream, every, keep, fps, limits, state, mode), enroll))
@@ -355,6 +382,23 @@ def _hash_container(
         name = container.format.name.split(",")[0]
     return VideoHashes(format=name, width=width, height=height, duration=duration or state["decoded"] / fps,
                        fps=fps, frames=frames, decoded_frames=state["decoded"], complete=state["complete"]), phases, every
+
+
+def _open_container(source: bytes | str | os.PathLike[str], head: bytes) -> av.container.InputContainer:
+    """The file opened with the one demuxer its magic bytes name; FFmpeg may run only VIDEO_CODECS
+    (also while it probes the streams). Anything else, or any failure to open, is a MediaError."""
+    fmt = container_format(head)
+    what = sniff.describe(head)
+    if fmt is None:
+        raise NotMedia(f"not a supported image or video: the data looks like {what}")
+    whitelist = {"format_whitelist": fmt, "codec_whitelist": ",".join(VIDEO_CODECS)}
+    try:
+        return av.open(io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source), mode="r",
+                       format=fmt, container_options=whitelist)
+    except MemoryError:
+        raise TooMuchWork("opening the video needs more memory than one file may use") from None
+    except Exception:  # noqa: BLE001 - FFmpeg's failure on untrusted bytes, whatever PyAV raises
+        raise CorruptMedia(f"{what}: the container is damaged and cannot be read") from None
 
 
 def _frame_rate(stream: av.video.stream.VideoStream) -> float:
@@ -387,6 +431,10 @@ def _sample(container, stream, every: int, keep: set[int], fps: float, limits: V
             state["decoded"] = number + 1
             if number >= limits.max_frames:
                 raise VideoTooLong(f"more than {limits.max_frames:,} frames; the limit is {limits.max_frames:,}")
+            state["work"] += max(frame.width * frame.height, MIN_FRAME_COST)
+            if limits.max_decoded_pixels is not None and state["work"] > limits.max_decoded_pixels:
+                raise TooMuchWork(f"decoding this video means more than {limits.max_decoded_pixels:,} pixels "
+                                  f"(each frame counted at least {MIN_FRAME_COST:,}): more work than one file may cost")
             if number % every not in keep:
                 continue
             if frame.width * frame.height > limits.max_frame_pixels:
@@ -396,7 +444,11 @@ def _sample(container, stream, every: int, keep: set[int], fps: float, limits: V
             rgb = converter.reformat(frame, format="rgb24", interpolation="AREA", src_colorspace="ITU601",
                                      threads=1).to_ndarray()
             yield number, number / fps, rgb
-    except av.FFmpegError:
+    except (MediaError, _Renumber):
+        raise
+    except MemoryError:
+        raise TooMuchWork("decoding the video needs more memory than one file may use") from None
+    except Exception:  # noqa: BLE001 - FFmpeg's failure on untrusted bytes, whatever PyAV raises
         # Damaged data after some good frames: keep what decoded, and say the hash is partial.
         state["complete"] = False
 
@@ -498,11 +550,23 @@ def _hash_animation(source: bytes | str | os.PathLike[str], interval: float, lim
         image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=("GIF", "WEBP"))
     except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted bytes is a corrupt input
         raise CorruptMedia(f"cannot read the animation: {exc}") from None
+    with image:
+        return _hash_opened_animation(image, os.path.getsize(source) if not isinstance(source, bytes) else len(source),
+                                      interval, limits, enroll)
+
+
+def _hash_opened_animation(image: Image.Image, size: int, interval: float, limits: VideoLimits,
+                           enroll: bool) -> VideoHashes:
     width, height = image.size
+    fmt = image.format or "GIF"
+    if width <= 0 or height <= 0:
+        raise CorruptMedia(f"the animation has no size ({width}x{height})")
     if width * height > limits.max_frame_pixels:
         raise TooManyPixels(f"frames are {width}x{height}; the limit is {limits.max_frame_pixels:,} pixels per frame")
+    check_density(fmt, size, width, height)
+    _check_animation_work(image, limits)
     state = {"decoded": 0, "complete": True, "t": 0.0}
-    fmt = (image.format or "GIF").lower()
+    fmt = fmt.lower()
     frames = list(_hash_batches(_sample_animation(image, interval, limits, state), enroll))
     if state["decoded"] == 0:
         raise CorruptMedia("no frame could be decoded from the animation")
@@ -512,12 +576,32 @@ def _hash_animation(source: bytes | str | os.PathLike[str], interval: float, lim
                        frames=frames, decoded_frames=state["decoded"], complete=state["complete"])
 
 
+def _check_animation_work(image: Image.Image, limits: VideoLimits) -> None:
+    """Refuse, before compositing any frame, an animation whose frame count (read from its headers,
+    without decoding) times its canvas is more than one file may cost."""
+    try:
+        count = int(getattr(image, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - a damaged frame list: counted again while decoding
+        return
+    _check_composited(count, image.size, limits)
+
+
+def _check_composited(frames: int, size: tuple[int, int], limits: VideoLimits) -> None:
+    if frames > limits.max_animation_frames:
+        raise TooMuchWork(f"the animation has {frames:,} frames or more; the limit is {limits.max_animation_frames:,}")
+    pixels = frames * size[0] * size[1]
+    if pixels > limits.max_animation_pixels:
+        raise TooMuchWork(f"the animation composites {frames:,} frames of {size[0]}x{size[1]} = {pixels:,} pixels "
+                          f"or more; the limit is {limits.max_animation_pixels:,}")
+
+
 def _sample_animation(image: Image.Image, interval: float, limits: VideoLimits, state: dict) -> Iterator[tuple[int, float, np.ndarray]]:  # type: ignore[no-untyped-def]
     next_t = 0.0
     try:
         for number, frame in enumerate(ImageSequence.Iterator(image)):
             if number >= limits.max_frames:
                 raise VideoTooLong(f"more than {limits.max_frames:,} frames; the limit is {limits.max_frames:,}")
+            _check_composited(number + 1, image.size, limits)
             frame.load()  # WebP sets the frame's duration only once the frame is loaded
             t = state["t"]
             state["decoded"] = number + 1
@@ -532,5 +616,7 @@ def _sample_animation(image: Image.Image, interval: float, limits: VideoLimits, 
                 raise VideoTooLong(f"animation lasts over {limits.max_seconds:,.0f} s")
     except MediaError:
         raise
+    except MemoryError:
+        raise TooMuchWork("compositing the animation needs more memory than one file may use") from None
     except Exception:  # noqa: BLE001 - damaged frames after good ones: keep what decoded
         state["complete"] = False

@@ -1,20 +1,23 @@
-"""The ASGI layer in front of the routers: body size limits and request metrics.
+"""The ASGI layer in front of the routers: body size limits, a body-read timeout and request metrics.
 
 Pure ASGI (no BaseHTTPMiddleware, which costs a task per request). A body is refused with 413 as soon
 as its declared length, or the bytes actually received, pass the limit for its kind of request: uploads
 (multipart to the media endpoints), bulk entry imports, and everything else (JSON). Nothing is
-buffered here: the limit is counted on the stream as the router reads it.
+buffered here: the limit is counted on the stream as the router reads it. A body that stops coming
+(no byte for `body_read_timeout` seconds) is ended with 408: a client that sends part of an upload
+and stalls must not hold a connection's worth of server state for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from app.api import metrics
-from app.api.errors import BodyTooLarge, error_body, too_large_message
+from app.api.errors import BodyTimeout, BodyTooLarge, error_body, too_large_message
 from app.api.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -63,20 +66,31 @@ class Edge:
                             "Content-Length is not a number" if bad else too_large_message(limit))
                 return
             received = 0
+            complete = False
+            timeout = self.settings.body_read_timeout
 
             async def limited() -> Message:
-                nonlocal received
-                message = await receive()
+                nonlocal received, complete
+                if complete:  # past the body, receive() waits for a disconnect: no deadline
+                    return await receive()
+                try:
+                    message = await asyncio.wait_for(receive(), timeout)
+                except TimeoutError:
+                    raise BodyTimeout(timeout) from None
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
                         raise BodyTooLarge(limit)
+                    complete = not message.get("more_body", False)
                 return message
 
             await self.app(scope, limited, sending)
         except BodyTooLarge as exc:
             if not state["sent"]:
                 await _json(sending, 413, "too_large", too_large_message(exc.limit))
+        except BodyTimeout as exc:
+            if not state["sent"]:
+                await _json(sending, 408, "body_timeout", exc.message)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

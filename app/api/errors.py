@@ -34,10 +34,12 @@ MEDIA_STATUS = {
     "no_video_stream": 415,
     "corrupt": 422,
     "zero_size": 422,
+    "too_much_work": 413,
+    "unsupported": 415,
 }
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+               405: "method_not_allowed", 408: "body_timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
                422: "invalid", 429: "too_many_requests", 503: "unavailable", 504: "timeout"}
 
 
@@ -57,6 +59,14 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(limit)
         self.limit = limit
+
+
+class BodyTimeout(Exception):
+    """Raised from the request stream when no byte of the body came for `seconds` (app.api.edge)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.message = f"no part of the request body arrived for {seconds:g} s; send the body without pausing"
+        super().__init__(self.message)
 
 
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
@@ -112,6 +122,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     async def _large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
         return error_response(413, "too_large", too_large_message(exc.limit))
+
+    @app.exception_handler(BodyTimeout)
+    async def _stalled(_request: Request, exc: BodyTimeout) -> JSONResponse:
+        return error_response(408, "body_timeout", exc.message, {"connection": "close"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

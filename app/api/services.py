@@ -19,7 +19,7 @@ from app.api.egress import EgressPolicy
 from app.api.entry_cache import CachedEntries, IndexView
 from app.api.matchlog import MatchLogWriter
 from app.api.settings import Settings
-from app.api.uploads import UploadGate, hash_options
+from app.api.uploads import UploadGate, hash_options, sandbox_limits
 from app.hashjob import single_threaded_numerics
 from app.keys import KeyStore
 from index.ledger import Ledger
@@ -63,11 +63,12 @@ class Services:
             deliveries=DeliveryWorker(ledger, poll=settings.webhook_poll_seconds, timeout=settings.webhook_timeout,
                                       max_attempts=settings.webhook_max_attempts,
                                       backoff=settings.webhook_backoff_seconds, policy=egress),
-            uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout),
+            uploads=UploadGate(settings.max_concurrent_uploads, settings.processing_timeout, sandbox_limits(settings)),
             options=hash_options(settings), started_at=time.time(), egress=egress,
         )
         services.view = IndexView(index, CachedEntries(index, store))
         services.match_log.on_stored = services.deliveries.wake  # match events go out as soon as they are stored
+        services.uploads.sandbox.warm(settings.warm_upload_workers)
         services.match_log.start()
         services.deliveries.start()
         metrics.update_index(index.stats())

@@ -33,7 +33,17 @@ class Settings:
     max_json_bytes: int = 10 * MB  # match by hashes, batches, settings
     max_import_bytes: int = 2048 * MB  # bulk entry uploads (streamed into the importer)
     max_concurrent_uploads: int = 8  # per process; the next one gets 429
-    processing_timeout: float = 120.0  # seconds of hashing per upload before 504
+    processing_timeout: float = 120.0  # seconds of hashing per upload before 504 (the worker is killed)
+    body_read_timeout: float = 30.0  # seconds without a byte of a request body before 408
+    # The work one upload may cost (app.sandbox, matcher.video.VideoLimits); past any, 413 too_much_work.
+    max_cpu_seconds: float = 60.0  # CPU time of the worker process hashing one upload
+    max_upload_memory: int = 3072 * MB  # memory a worker may add to hash one upload (RLIMIT_AS)
+    worker_recycle_memory: int = 512 * MB  # a worker holding more after an upload is replaced
+    warm_upload_workers: int = 1  # worker processes started with the service, before any upload
+    max_image_pixels: int = 100_000_000  # one image, decoded
+    max_decoded_pixels: int = 30_000_000_000  # a video's frames, decoded in all (about 2 min of CPU)
+    max_animation_frames: int = 10_000  # GIF/WebP frames composited
+    max_animation_pixels: int = 2_000_000_000  # GIF/WebP canvas pixels composited in all
     key_cache_seconds: float = 10.0  # how long a key revoked elsewhere may keep working here
     match_log_window: float = 0.0  # seconds a commit waits for more requests' rows (0: commits as they come)
     match_log_timeout: float = 15.0  # seconds a request waits for its match-log commit before 503

@@ -1,9 +1,13 @@
-"""Uploaded media: read within limits, hashed off the event loop, within a time limit, never kept.
+"""Uploaded media: read within limits, hashed in a worker process within a time, CPU and memory
+budget, never kept.
 
-- `UploadGate`: at most `max_concurrent_uploads` uploads per process are read and hashed at once; the
-  next one is refused at once with 429 (a queue would only hide overload). Hashing runs in the gate's
-  own threads, bounded by `processing_timeout`: past it the caller gets 504, and the slot stays taken
-  until the work really ends, so timed-out work cannot pile up.
+- `UploadGate`: at most `max_concurrent_uploads` uploads per process are hashed at once; the next one
+  is refused at once with 429 (a queue would only hide overload). A slot is taken once the body is
+  in (`received_media` first: a client that stalls its body holds no slot; app.api.edge ends it with
+  408). Hashing runs in a killable worker process (app.sandbox): past `processing_timeout` the worker
+  is killed and the caller gets 504, and past `max_cpu_seconds` of CPU or `max_upload_memory` the
+  worker ends and the caller gets 413 `too_much_work`; either way the slot is free when the request
+  ends. `run_here` runs the index search, which needs the service's own index, in the gate's threads.
 - `received_media`: the multipart form's `file` part. Images are read into memory (at most the image
   limit); videos are copied to a file in a private temporary folder (mode 0700), which the context
   manager always removes. The form parser itself spools parts above 1 MB to anonymous temporary
@@ -22,13 +26,15 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from app.api.errors import ApiError
-from app.api.settings import Settings
+from app.api.settings import MB, Settings
+from app.sandbox import Sandbox, SandboxLimits, Timeout
 from matcher.decode import DecodeLimits
 from matcher.errors import EmptyMedia, MediaTooLarge
 from matcher.hashing import HashOptions
@@ -40,8 +46,20 @@ HEAD = 8192
 
 
 def hash_options(settings: Settings) -> HashOptions:
-    return HashOptions(limits=DecodeLimits(max_bytes=settings.max_image_bytes),
-                       video_limits=VideoLimits(max_bytes=settings.max_video_bytes))
+    return HashOptions(limits=DecodeLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels),
+                       video_limits=VideoLimits(max_bytes=settings.max_video_bytes,
+                                                max_decoded_pixels=settings.max_decoded_pixels,
+                                                max_animation_frames=settings.max_animation_frames,
+                                                max_animation_pixels=settings.max_animation_pixels))
+
+
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    return SandboxLimits(cpu_seconds=settings.max_cpu_seconds, memory_bytes=settings.max_upload_memory,
+                         recycle_bytes=settings.worker_recycle_memory)
+
+
+# Imported once by the fork server, so that a new worker process starts with them loaded.
+WORKER_MODULES = ("app.api.processing",)
 
 
 @dataclass
@@ -50,10 +68,11 @@ class _Slot:
 
 
 class UploadGate:
-    def __init__(self, limit: int, timeout: float) -> None:
+    def __init__(self, limit: int, timeout: float, limits: SandboxLimits | None = None) -> None:
         self.limit, self.timeout = limit, timeout
         self.active = 0
         self.executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="upload")
+        self.sandbox = Sandbox(limits or SandboxLimits(), preload=WORKER_MODULES)
         self.spool_dir = tempfile.mkdtemp(prefix="takedown-uploads-")  # 0700: only this user reads it
 
     @asynccontextmanager
@@ -76,15 +95,23 @@ class UploadGate:
         self.active -= 1
 
     async def run(self, held: _Slot, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args)` in the gate's threads; 504 past the processing timeout."""
-        held.work = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """`fn(*args)` (a module-level function: it is sent by name) in a worker process; its
+        MediaError as it is, 504 past the processing timeout (the worker is killed)."""
+        held.work = asyncio.get_running_loop().run_in_executor(
+            self.executor, partial(self.sandbox.call, fn, *args, timeout=self.timeout))
         try:
-            return await asyncio.wait_for(asyncio.shield(held.work), self.timeout)
-        except TimeoutError:
-            raise ApiError(504, "timeout", f"processing took longer than {self.timeout:g} s and was abandoned") from None
+            return await asyncio.shield(held.work)
+        except Timeout:
+            raise ApiError(504, "timeout", f"processing took longer than {self.timeout:g} s and was stopped") from None
+
+    async def run_here(self, held: _Slot, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` in the gate's threads, in this process (the index search)."""
+        held.work = asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await asyncio.shield(held.work)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.sandbox.close()
         shutil.rmtree(self.spool_dir, ignore_errors=True)
 
 

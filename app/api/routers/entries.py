@@ -180,7 +180,7 @@ async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(req
     and the owning curator."""
     svc = services(request)
     ensure_manage(key, await run_in_threadpool(svc.store.get_list, name))
-    async with svc.uploads.slot() as held, received_media(request, svc.settings, svc.uploads.spool_dir) as media:
+    async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         external_id = media.fields.get("external_id", "").strip()
         if len(external_id) > 256:
             raise ApiError(422, "invalid", "external_id: at most 256 characters")

@@ -38,7 +38,7 @@ async def hash_upload(request: Request, _key: ApiKey = Depends(require(ADMIN, CU
     """The hashes `takedown hash` computes for the uploaded file (multipart/form-data, part `file`):
     image signals, or a video's frame hashes and digests. Nothing is stored, nothing is matched."""
     svc = services(request)
-    async with svc.uploads.slot() as held, received_media(request, svc.settings, svc.uploads.spool_dir) as media:
+    async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         started = time.perf_counter()
         record = await svc.uploads.run(held, hash_media, media, svc.options)
         metrics.HASH_SECONDS.labels(media.kind).observe(time.perf_counter() - started)

@@ -22,7 +22,7 @@ from app.api import metrics
 from app.api.auth import ADMIN, MATCHER, require
 from app.api.errors import ApiError, validation_message
 from app.api.matchlog import MatchLogUnavailable, Ticket
-from app.api.processing import match_media
+from app.api.processing import match_query, query_media
 from app.api.responses import json_response
 from app.api.schemas import (
     QUERY_SIGNALS,
@@ -175,12 +175,14 @@ class _FormFields(BaseModel):
 
 
 async def _match_upload(request: Request, svc: Services, key: ApiKey) -> Response:
-    async with svc.uploads.slot() as held, received_media(request, svc.settings, svc.uploads.spool_dir) as media:
+    async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         content_ref = _content_ref(media.fields)
         names = [n.strip() for n in media.fields.get("lists", "").split(",") if n.strip()]
         ctx = context(svc, names or None)
         started = time.perf_counter()
-        hashes, found = await svc.uploads.run(held, match_media, media, ctx, svc.options)
+        # The media is hashed in a worker process; the index it is searched in stays in this one.
+        hashes, query = await svc.uploads.run(held, query_media, media, svc.options)
+        found = await svc.uploads.run_here(held, match_query, query, ctx)
         metrics.HASH_SECONDS.labels(media.kind).observe(time.perf_counter() - started)
         kind = media.kind
     return await answer(svc, *settle(key, kind, content_ref, hashes, found))
