@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from app.api.storable import free_text, one_line
 from app.keys import ROLES
@@ -97,7 +97,12 @@ def entry_schema() -> dict[str, Any]:
 
 
 Hashes = Annotated[dict[str, str], Field(min_length=1), WithJsonSchema(hashes_schema())]
-Thresholds = Annotated[dict[str, int], WithJsonSchema(thresholds_schema())]
+def _integral(value: object) -> object:
+    # JSON Schema's "integer" includes 5.0; a strict int would refuse it.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Thresholds = Annotated[dict[str, Annotated[int, BeforeValidator(_integral)]], WithJsonSchema(thresholds_schema())]
 VideoPolicy = Annotated[dict[str, float], WithJsonSchema(video_policy_schema())]
 ListName = Annotated[str, Field(pattern=LIST_NAME_PATTERN)]
 
