@@ -29,15 +29,17 @@ $(BIN)/.installed-dev: pyproject.toml scripts/dev-system-packages.sh
 corpus: $(BIN)/.installed
 	PY=$(BIN)/python scripts/build-corpus.sh $(CORPUS)
 
-# Main job: the HTTP service on the embedded store (SQLite in ./data), on http://$(HOST):$(PORT) (docs at /docs).
+# Main job: the HTTP service on http://$(HOST):$(PORT) (docs at /docs), on the same store as every `takedown`
+# command: SQLite in the per-user data directory (~/.local/share/takedown-matcher, or under XDG_DATA_HOME),
+# unless TAKEDOWN_DATA_DIR or TAKEDOWN_DATABASE_URL say otherwise. Where it is does not depend on the folder
+# `make run` is started from.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 run: $(BIN)/.installed
-	mkdir -p data
-	@echo "takedown-matcher: store in ./data (SQLite); API docs at http://$(HOST):$(PORT)/docs"
-	@echo "Create the first key (shown once) in another terminal:"
-	@echo "    TAKEDOWN_DATA_DIR=data $(BIN)/takedown keys create --role admin"
-	TAKEDOWN_DATA_DIR=data $(BIN)/takedown serve --host $(HOST) --port $(PORT)
+	@$(BIN)/python -c 'from index.db import database_url, describe_store; print("takedown-matcher: store in", describe_store(database_url()))'
+	@echo "API docs at http://$(HOST):$(PORT)/docs. Create the first key (shown once) in another terminal:"
+	@echo "    $(abspath $(BIN))/takedown keys create --role admin"
+	$(BIN)/takedown serve --host $(HOST) --port $(PORT)
 
 # The whole test suite, slow tests included (they build the corpus on first use).
 test: $(BIN)/.installed-dev

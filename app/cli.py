@@ -18,8 +18,8 @@ from rich.console import Console
 
 from app.files import Sources, count_sources, iter_sources
 from app.hashjob import hash_files
-from app.output import make_writer
-from app.progress import ProgressBar, Tally
+from app.output import OutputFormat, make_writer, open_output
+from app.progress import ProgressBar, Tally, check_folders
 from app.resume import ResumeError, load_done, pending
 from matcher.decode import DecodeLimits
 from matcher.hashing import HashOptions
@@ -31,13 +31,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: typer's rich panels print a type such as <bool> beside every flag.
+    rich_markup_mode=None,
 )
 err = Console(stderr=True, soft_wrap=True)
-
-
-class OutputFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
 
 
 class HashMode(str, Enum):
@@ -55,6 +52,7 @@ def add_commands(command: str | None = None) -> typer.Typer:
     being run. The others import the store (SQLAlchemy), the match index and the service: 0.6 s of CPU
     at every `takedown hash` start-up (measured), which a bulk run pays once per invocation."""
     if command != "hash":
+        from app.audit_cli import audit_app
         from app.index_cli import index_app
         from app.keys_cli import keys_app
         from app.lists_cli import lists_app
@@ -66,6 +64,7 @@ def add_commands(command: str | None = None) -> typer.Typer:
         app.add_typer(index_app, name="index")
         app.command("match")(match_command)
         app.add_typer(keys_app, name="keys")
+        app.add_typer(audit_app, name="audit")
         app.command("serve")(serve_command)
         app.command("rescan")(rescan_command)
     app.command("hash")(hash_command)
@@ -74,20 +73,26 @@ def add_commands(command: str | None = None) -> typer.Typer:
 
 def hash_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="Files, folders or quoted glob patterns to hash.", show_default=False)
+        list[str] | None, typer.Argument(metavar="PATH", help="Files, folders or quoted glob patterns to hash.", show_default=False)
     ] = None,
     from_list: Annotated[
-        str | None, typer.Option("--from-list", help="Also hash the paths in this file, one a line ('-': stdin).")
+        str | None,
+        typer.Option("--from-list", metavar="FILE", help="Also hash the paths in this file, one a line ('-': stdin)."),
     ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.jsonl,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write here instead of standard output.")
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Append to --out, skipping files it has (same path, size, mtime).")
     ] = False,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=0, help="Parallel processes; 0 means one per core.")] = 0,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=0, metavar="N", help="Parallel processes; 0 means one per core.")
+    ] = 0,
     signals: Annotated[
-        str, typer.Option("--signals", "-s", help=f"Comma-separated, from: {', '.join(SIGNAL_TYPES)}.")
+        str,
+        typer.Option("--signals", "-s", metavar="LIST", help=f"Comma-separated, from: {', '.join(SIGNAL_TYPES)}."),
     ] = ",".join(DEFAULT_SIGNALS),
     mode: Annotated[
         HashMode, typer.Option("--mode", help="exact: reference-identical hashes; fast: JPEG draft decoding.")
@@ -102,8 +107,12 @@ def hash_command(
                      "videos central crops of each frame, and denser frames in short clips. Edited re-shares "
                      "then match."),
     ] = False,
-    max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.", min=1)] = DecodeLimits.max_bytes,
-    max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this.", min=1)] = DecodeLimits.max_pixels,
+    max_bytes: Annotated[
+        int, typer.Option(help="Refuse files larger than this many bytes.", min=1, metavar="N")
+    ] = DecodeLimits.max_bytes,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels than this.", min=1, metavar="N")
+    ] = DecodeLimits.max_pixels,
     skip_unsupported: Annotated[
         bool,
         typer.Option("--skip-unsupported", help="Leave out files that are not media (notes, PDFs) instead of failing."),
@@ -113,7 +122,8 @@ def hash_command(
     ] = None,
     use_ray: Annotated[bool, typer.Option("--ray", help="Run on Ray (a local instance unless --ray-address).")] = False,
     ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="An existing Ray cluster, e.g. ray://head:10001 or auto.")
+        str | None,
+        typer.Option("--ray-address", metavar="ADDR", help="An existing Ray cluster, e.g. ray://head:10001 or auto."),
     ] = None,
 ) -> None:
     """Hash image and video files: one JSON object (or CSV row) per file, streamed, in input order."""
@@ -123,6 +133,7 @@ def hash_command(
         raise typer.BadParameter(str(exc), param_hint="--signals") from None
     sources = Sources(tuple(paths or ()), from_list, recursive)
     _check_bulk_options(sources, out, resume, fmt, use_ray, ray_address)
+    check_folders(sources)
     options = HashOptions(
         signals=chosen,
         mode=mode.value,
@@ -140,7 +151,7 @@ def hash_command(
     except (ResumeError, OSError) as exc:
         err.print(str(exc), highlight=False)  # `err` never wraps: a long path stays on one line
         raise typer.Exit(2) from None
-    stream = open(out, "a" if resume else "w", encoding="utf-8", newline="") if out else sys.stdout
+    stream = open_output(out, append=resume)
     try:
         writer = make_writer(fmt.value, stream, chosen)
         with ProgressBar(show, "hashing", lambda: count_sources(sources)) as advance:

@@ -131,5 +131,37 @@ def _matches(parts: list[str], names: list[str]) -> bool:
     return bool(names) and fnmatch.fnmatchcase(names[0], head) and _matches(tail, names[1:])
 
 
+def empty_folders(paths: Iterable[str], *, recursive: bool = False) -> list[str]:
+    """Why each folder among `paths` will give no file: "holds only folders" (without `recursive`) or
+    "holds no files"; as "FOLDER: reason" lines. A folder walk that yields nothing must be said, not
+    look like a clean run. Stops reading a folder at its first file, so a big folder costs little."""
+    notes = []
+    for path in paths:
+        if not os.path.isdir(path):
+            continue
+        if not recursive and _has_entry(path, files=False) and not _has_entry(path, files=True):
+            notes.append(f"{path}: holds only folders; add -r (--recursive) to go into them")
+        elif not any(True for _ in _walk(path, recursive)):
+            notes.append(f"{path}: holds no files")
+    return notes
+
+
+def _has_entry(folder: str, *, files: bool) -> bool:
+    """Whether `folder` has a visible regular file (files=True) or a visible sub-folder (files=False)."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_file() if files else entry.is_dir(follow_symlinks=False):
+                        return True
+                except OSError:
+                    continue
+    except OSError:
+        return files  # unreadable: the walk reports it as that path's error
+    return False
+
+
 def count_files(paths: Iterable[str], *, recursive: bool = False) -> int:
     return sum(1 for _ in iter_files(paths, recursive=recursive))

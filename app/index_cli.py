@@ -14,11 +14,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from app.lists_cli import open_store
+from app.store_cli import open_store, store_note
 from index import db
 from index.live import LiveIndex
 
-index_app = typer.Typer(help="Build and inspect the match index and its snapshot.", no_args_is_help=True)
+index_app = typer.Typer(help="Build and inspect the match index and its snapshot.", no_args_is_help=True,
+                        rich_markup_mode=None)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -29,29 +30,36 @@ def snapshot_dir() -> Path:
 
 @index_app.command("snapshot")
 def snapshot(
-    folder: Annotated[Path | None, typer.Option(help="Where to write it (default: DATA_DIR/index).")] = None,
+    folder: Annotated[
+        Path | None, typer.Option(metavar="FOLDER", help="Where to write it (default: DATA_DIR/index).")
+    ] = None,
 ) -> None:
     """Load the index (from the current snapshot if sound, else from the store), bring it up to date,
     and write a fresh snapshot atomically."""
     started = time.monotonic()
     target = folder or snapshot_dir()
-    index = LiveIndex.open(open_store(), snapshot_dir=target)
+    store = open_store()
+    index = LiveIndex.open(store, snapshot_dir=target)
     loaded = time.monotonic() - started
     written = index.save_snapshot(target)
     err.print(
         f"index loaded from {index.loaded_from} in {loaded:.1f} s; snapshot at seq {index.seq} written to "
-        f"{written} in {time.monotonic() - started - loaded:.1f} s",
-        highlight=False,
+        f"{written} in {time.monotonic() - started - loaded:.1f} s; {store_note(store)}",
+        highlight=False, markup=False,
     )
     out.print_json(json.dumps(index.stats()))
 
 
 @index_app.command("stats")
 def stats(
-    folder: Annotated[Path | None, typer.Option(help="Snapshot folder (default: DATA_DIR/index).")] = None,
+    folder: Annotated[
+        Path | None, typer.Option(metavar="FOLDER", help="Snapshot folder (default: DATA_DIR/index).")
+    ] = None,
 ) -> None:
     """Rows per signal, seq, where the index came from and how long loading took."""
     started = time.monotonic()
-    index = LiveIndex.open(open_store(), snapshot_dir=folder or snapshot_dir())
+    store = open_store()
+    index = LiveIndex.open(store, snapshot_dir=folder or snapshot_dir())
     figures = index.stats() | {"load_seconds": round(time.monotonic() - started, 3)}
     out.print_json(json.dumps(figures))
+    err.print(store_note(store), highlight=False, markup=False)

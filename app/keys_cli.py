@@ -14,10 +14,11 @@ import typer
 from rich.console import Console
 
 from app.keys import InvalidKey, KeyStore
-from app.lists_cli import actor_name, open_store
+from app.lists_cli import actor_name
+from app.store_cli import open_store, store_note
 from index.store import NotFound
 
-keys_app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True, rich_markup_mode=None)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -32,32 +33,38 @@ class Role(str, Enum):
 @keys_app.command("create")
 def create(
     role: Annotated[Role, typer.Option(help="admin, curator (a regulator), matcher (a platform) or auditor.")],
-    owner: Annotated[str | None, typer.Option(help="Who the key acts for (needed for curator and matcher).")] = None,
-    name: Annotated[str, typer.Option(help="A note to tell keys apart.")] = "",
+    owner: Annotated[str | None, typer.Option(metavar="WHO", help="Who the key acts for (needed for curator and matcher).")] = None,
+    name: Annotated[str, typer.Option(metavar="TEXT", help="A note to tell keys apart.")] = "",
 ) -> None:
     """Create a key and print it once."""
+    store = open_store()
     try:
-        made, secret = KeyStore(open_store()).create(role.value, owner=owner, actor=actor_name(), name=name)
+        made, secret = KeyStore(store).create(role.value, owner=owner, actor=actor_name(), name=name)
     except InvalidKey as exc:
-        err.print(str(exc), highlight=False, markup=False)
+        err.print(f"{exc} (--role, --owner)", highlight=False, markup=False)
         raise typer.Exit(2) from None
     print(secret)
-    err.print(f"key {made.id} ({made.role}, owner {made.owner}) created; it is shown only now: store it safely",
-              highlight=False, markup=False)
+    err.print(f"key {made.id} ({made.role}, owner {made.owner}) created; it is shown only now: store it safely; "
+              f"{store_note(store)}", highlight=False, markup=False)
 
 
 @keys_app.command("list")
 def list_(include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False) -> None:
     """Show keys (never the keys themselves) as JSON."""
-    out.print_json(json.dumps([k.to_dict() for k in KeyStore(open_store()).keys(include_revoked=include_revoked)]))
+    store = open_store()
+    out.print_json(json.dumps([k.to_dict() for k in KeyStore(store).keys(include_revoked=include_revoked)]))
+    err.print(store_note(store), highlight=False, markup=False)
 
 
 @keys_app.command("revoke")
-def revoke(key_id: int) -> None:
+def revoke(
+    key_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1, metavar="KEY_ID", help="The key's number (from `takedown keys list`).")],
+) -> None:
     """Revoke a key (running services stop accepting it within their key cache time, 10 s by default)."""
+    store = open_store()
     try:
-        KeyStore(open_store()).revoke(key_id, actor=actor_name())
+        KeyStore(store).revoke(key_id, actor=actor_name())
     except NotFound as exc:
-        err.print(str(exc), highlight=False, markup=False)
-        raise typer.Exit(1) from None
-    err.print(f"key {key_id} revoked", highlight=False)
+        err.print(f"{exc}; {store_note(store)}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    err.print(f"key {key_id} revoked; {store_note(store)}", highlight=False, markup=False)

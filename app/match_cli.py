@@ -1,4 +1,5 @@
-"""`takedown match`: check files (images or videos) against the hash lists, one JSON line per file.
+"""`takedown match`: check files (images or videos) against the hash lists, one JSON line (or CSV row,
+`--format csv`, columns in `app.output.MatchCsvWriter`) per file.
 
 Each line: {"path", "size", "mtime", "kind", "decision", "matches": [...]}, where decision is the
 strongest action of the matched lists' (takedown, review, log) or "none", and there is one match per
@@ -7,6 +8,9 @@ each with its distance, variant, relation; for videos coverages and time ranges)
 failures are {"path", "error", "code"} lines and make the exit status 1 at the end. The index is
 loaded from its snapshot when it has one (`takedown index snapshot`), else from the store.
 
+It never answers "none" for want of something to match against: a store without lists, or an unknown
+`--list`, stops it with exit status 2 before any file is read, and the summary names the store.
+
 In bulk as `takedown hash` is: folders, globs and path lists, `--workers` processes (forked after the
 index is loaded, so they share its memory rather than each loading it), output in input order, a
 progress bar, `--resume` and a summary. Matching itself is `app.matching`'s: this module only feeds it.
@@ -14,7 +18,6 @@ progress bar, `--resume` and a summary. Matching itself is `app.matching`'s: thi
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -28,13 +31,13 @@ from rich.console import Console
 from app.files import Sources, count_sources, iter_sources
 from app.hashjob import error_record, file_identity, map_in_order, read_media, single_threaded_numerics
 from app.index_cli import snapshot_dir
-from app.lists_cli import open_store
 from app.matching import MatchContext, decision, match_image, per_entry
-from app.video_matching import hash_query_video, match_video_hashes
-from app.progress import ProgressBar, Tally
+from app.output import OutputFormat, match_writer, open_output
+from app.progress import ProgressBar, Tally, check_folders
 from app.resume import ResumeError, load_done, pending
+from app.store_cli import open_store, require_lists, store_note, usage_error
+from app.video_matching import hash_query_video, match_video_hashes
 from index.live import LiveIndex
-from index.store import NotFound
 from matcher.errors import MediaError
 from matcher.hashing import DEFAULT_OPTIONS, decode_for, hash_decoded
 
@@ -43,19 +46,28 @@ err = Console(stderr=True, soft_wrap=True)
 
 def match_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="Files, folders or quoted glob patterns to check.", show_default=False)
+        list[str] | None, typer.Argument(metavar="PATH", help="Files, folders or quoted glob patterns to check.", show_default=False)
     ] = None,
-    lists: Annotated[list[str] | None, typer.Option("--list", "-l", help="Only these lists (repeatable).")] = None,
+    lists: Annotated[
+        list[str] | None,
+        typer.Option("--list", "-l", metavar="NAME", help="Only this list (repeatable); default: every list."),
+    ] = None,
     from_list: Annotated[
-        str | None, typer.Option("--from-list", help="Also check the paths in this file, one a line ('-': stdin).")
+        str | None,
+        typer.Option("--from-list", metavar="FILE", help="Also check the paths in this file, one a line ('-': stdin)."),
     ] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format (CSV: one row per file, matches as JSON).")
+    ] = OutputFormat.jsonl,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write here instead of stdout.")
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Append to --out, skipping files it has (same path, size, mtime).")
     ] = False,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", min=0, help="Parallel processes; 0 means one per core.")
+        int, typer.Option("--workers", "-w", min=0, metavar="N", help="Parallel processes; 0 means one per core.")
     ] = 0,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Progress bar (default: when stderr is a terminal).")
@@ -64,33 +76,30 @@ def match_command(
     """Match images and videos against the hash lists."""
     sources = Sources(tuple(paths or ()), from_list, recursive)
     if not sources.paths and sources.from_list is None:
-        err.print("Missing argument: files, folders or globs to check (or --from-list FILE).", highlight=False)
-        raise typer.Exit(2)
+        raise usage_error("Missing argument: files, folders or globs to check (or --from-list FILE).\n"
+                          "Try 'takedown match --help' for help.")
     if resume and out is None:
         raise typer.BadParameter("--resume needs --out (the output to resume)", param_hint="--resume")
+    if resume and fmt is not OutputFormat.jsonl:
+        raise typer.BadParameter("--resume works with JSONL output only", param_hint="--resume")
     if sources.from_list not in (None, "-") and not os.path.isfile(sources.from_list):
         raise typer.BadParameter(f"no such file: {sources.from_list}", param_hint="--from-list")
+    check_folders(sources)
     try:
         done = load_done(str(out)) if resume and out else None
     except (ResumeError, OSError) as exc:
-        err.print(str(exc), highlight=False)
-        raise typer.Exit(2) from None
+        raise usage_error(str(exc)) from None
     store = open_store()
+    chosen = require_lists(store, lists)
     index = LiveIndex.open(store, snapshot_dir=snapshot_dir())
-    list_ids = None
-    if lists:
-        try:
-            list_ids = tuple(store.get_list(name).id for name in lists)
-        except NotFound as exc:
-            err.print(str(exc), highlight=False)
-            raise typer.Exit(1) from None
-    ctx = MatchContext(index, list_ids)
+    ctx = MatchContext(index, tuple(found.id for found in chosen) if lists else None)
     n_workers = workers or os.cpu_count() or 1
     show = sys.stderr.isatty() if progress is None else progress
     tally = Tally()
     matched = 0
-    stream = open(out, "a" if resume else "w", encoding="utf-8") if out else sys.stdout
+    stream = open_output(out, append=resume)
     try:
+        writer = match_writer(fmt.value, stream)
         with ProgressBar(show, "matching", lambda: count_sources(sources)) as advance:
             todo = iter_sources(sources)
             if done:
@@ -99,14 +108,14 @@ def match_command(
                 advance()
                 tally.add(record)
                 matched += record.get("decision", "none") != "none"
-                stream.write(json.dumps(record, separators=(", ", ": ")) + "\n")
+                writer.write(record)
     finally:
         if out:
             stream.close()
         else:
             stream.flush()
     tally.extra["with a decision"] = matched
-    tally.print("checked")
+    tally.print("checked", store_note(store))
     if tally.failed:
         raise typer.Exit(1)
 

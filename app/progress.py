@@ -1,5 +1,6 @@
-"""What a bulk run tells the person watching it, on stderr: a progress bar while it runs (files/s and
-ETA) and a summary line at the end (files, images, videos, errors by code, skipped, time).
+"""What a bulk run tells the person watching it, on stderr: which folders give no file (before it
+starts), a progress bar while it runs (files/s and ETA) and a summary line at the end (files, images,
+videos, errors by code, skipped, time).
 
 The bar's total is counted in a background thread by walking the sources a second time, so output
 starts at once and a million-file tree is never held in memory to be counted. Never writes to stdout
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,7 +29,20 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from app.files import Sources, empty_folders
+
 err = Console(stderr=True, soft_wrap=True)
+
+
+def check_folders(sources: Sources) -> None:
+    """Say which folders give no file (only sub-folders without -r, or nothing at all); stop with exit
+    status 2 when no source is left to work on, rather than run on nothing and report success."""
+    notes = empty_folders(sources.paths, recursive=sources.recursive)
+    for note in notes:
+        err.print(note, highlight=False, markup=False)
+    if notes and len(notes) == len(sources.paths) and sources.from_list is None:
+        err.print("no files to work on", highlight=False, markup=False)
+        raise typer.Exit(2)
 
 
 class _RateColumn(ProgressColumn):
@@ -102,7 +117,8 @@ class Tally:
     def failed(self) -> int:
         return sum(self.errors.values())
 
-    def line(self, verb: str = "hashed") -> str:
+    def line(self, verb: str = "hashed", note: str | None = None) -> str:
+        """The summary; `note` (e.g. which store was used) goes at its end."""
         seconds = time.monotonic() - self.started
         worked = self.files - self.already_done
         rate = worked / seconds if seconds > 0 else 0.0
@@ -118,7 +134,9 @@ class Tally:
             text += f", {value} {name}"
         if self.errors:
             text += " — errors: " + ", ".join(f"{c}: {n}" for c, n in self.errors.most_common())
+        if note:
+            text += f"; {note}"
         return text
 
-    def print(self, verb: str = "hashed") -> None:
-        err.print(self.line(verb), highlight=False, soft_wrap=True)
+    def print(self, verb: str = "hashed", note: str | None = None) -> None:
+        err.print(self.line(verb, note), highlight=False, markup=False, soft_wrap=True)

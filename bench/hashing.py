@@ -17,7 +17,10 @@ What it measures, in one run:
 
 The result is printed as Markdown and written to bench/out/hashing.md (git-ignored).
 
-Run it with `make bench` or `.venv/bin/python bench/hashing.py` (add `--quick` for a short run).
+Run it with `make bench` or `.venv/bin/python bench/hashing.py` (add `--quick` for a short run,
+`--limit N` to time N corpus files spread over it). `--load N` runs N CPU-bound busy processes beside
+every measurement (bench/load.py), as a platform's server is never idle. Nothing here pins BLAS or
+any thread pool: every contender runs as a caller would run it (matcher limits its own products).
 It never asserts on time: it only measures and prints, since absolute figures depend on the machine.
 """
 
@@ -29,6 +32,7 @@ import io
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/hashing.py` runs from anywhere
 
 from bench.context import blas_threads, git_revision, load_average, version_of  # noqa: E402
+from bench.load import busy_processes, load_note  # noqa: E402
 OUT_FILE = ROOT / "bench" / "out" / "hashing.md"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 SEED = 20240601
@@ -134,6 +139,13 @@ def corpus_dir() -> Path:
 
 def corpus_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def spread(files: Sequence[Path], limit: int | None) -> list[Path]:
+    """At most `limit` files taken evenly over the sorted list, so a subset keeps the corpus's mix."""
+    if limit is None or limit >= len(files):
+        return list(files)
+    return [files[i * len(files) // limit] for i in range(limit)]
 
 
 def pick_sources(files: Sequence[Path], count: int) -> list[Path]:
@@ -295,6 +307,7 @@ class CliRun:
     workers: int
     files: int
     seconds: float
+    cpu_seconds: float  # user + system of the CLI and its workers: what load on the machine skews least
     exit_codes: list[int]
     stderr_tail: str
 
@@ -319,14 +332,17 @@ def link_tree(files: Sequence[Path], folder: Path, min_files: int) -> int:
 def time_cli(folder: Path, workers: int, runs: int, n_files: int) -> CliRun:
     cmd = [str(takedown_exe()), "hash", str(folder), "--recursive", "--workers", str(workers),
            "--out", os.devnull, "--no-progress"]
-    times, codes, tail = [], [], ""
+    times, cpus, codes, tail = [], [], [], ""
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         codes.append(proc.returncode)
         tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
-    return CliRun(workers, n_files, statistics.median(times), codes, tail)
+    return CliRun(workers, n_files, statistics.median(times), statistics.median(cpus), codes, tail)
 
 
 # --- context and report -----------------------------------------------------------------------
@@ -340,7 +356,7 @@ def time_cli(folder: Path, workers: int, runs: int, n_files: int) -> CliRun:
 
 
 
-def context_lines(quick: bool) -> list[str]:
+def context_lines(quick: bool, load: int) -> list[str]:
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "n/a"
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     return [
@@ -350,7 +366,8 @@ def context_lines(quick: bool) -> list[str]:
         f"cpu_count {os.cpu_count()}, usable by this process {affinity}",
         f"- python {platform.python_version()}, numpy {np.__version__}, pillow {version_of('pillow')}, "
         f"pdqhash {version_of('pdqhash')}, imagehash {version_of('imagehash')}, scipy {version_of('scipy')}",
-        f"- BLAS threads in this process: {blas_threads()}",
+        f"- BLAS threads in this process: {blas_threads()} (not pinned by the benchmark)",
+        f"- load: {load_note(load)}",
         f"- OPENBLAS_CORETYPE: {'set to ' + repr(coretype) if coretype is not None else 'not set'}",
         f"- load average at start (1/5/15 min): {load_average()}; other processes skew every figure",
         f"- revision: {git_revision()}",
@@ -393,7 +410,8 @@ def cli_rows(one: CliRun, two: CliRun) -> list[list[object]]:
         speedup = f"{one.seconds / run.seconds:.2f}x" if run is two else "1.00x"
         codes = ",".join(str(c) for c in run.exit_codes)
         rows.append([f"--workers {run.workers}", run.files, f"{run.seconds:.2f}",
-                     f"{run.files / run.seconds:.1f}", speedup, codes, run.stderr_tail])
+                     f"{run.files / run.seconds:.1f}", speedup, f"{1000 * run.cpu_seconds / run.files:.2f}",
+                     codes, run.stderr_tail])
     return rows
 
 
@@ -403,7 +421,28 @@ def cli_rows(one: CliRun, two: CliRun) -> list[list[object]]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer files and repetitions (about a minute)")
+    parser.add_argument("--limit", type=_positive, metavar="N",
+                        help="time and compare only N corpus files, spread evenly over it (the CLI runs repeat them)")
+    parser.add_argument("--load", type=_count, default=0, metavar="N",
+                        help="run N CPU-bound busy processes beside every measurement (default 0)")
     return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("cannot be negative")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -414,11 +453,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not folder.is_dir():
         print(f"developer corpus not found at {folder}; build it with `make corpus`", file=sys.stderr)
         return 2
-    corpus = corpus_files(folder)
-    lines = context_lines(args.quick)
+    corpus = spread(corpus_files(folder), args.limit)
+    lines = context_lines(args.quick, args.load)
     print("\n".join(lines), flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="takedown-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="takedown-bench-") as tmp_name, busy_processes(args.load):
         tmp = Path(tmp_name)
         rng = np.random.default_rng(SEED)
         sources = pick_sources(corpus, plan.mp1_files + plan.mp12_files)
@@ -469,8 +508,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "## CLI parallelism: `takedown hash DIR --recursive --out /dev/null --no-progress`",
         "",
         "Wall clock per run including interpreter start-up, median of the runs; corpus repeated via symlinks.",
+        "CPU ms per file: user + system time of the CLI and its worker processes over the files.",
         "",
-        *md_table(["workers", "files", "median s", "files/s", "speedup", "exit codes", "CLI summary (last run)"],
+        *md_table(["workers", "files", "median s", "files/s", "speedup", "CPU ms per file", "exit codes",
+                   "CLI summary (last run)"],
                   cli_rows(one, two)),
         "",
         f"Total benchmark run time: {elapsed:.1f} s; load average at the end: {load_average()}.",

@@ -36,8 +36,9 @@ import csv
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from index.ids import content_id
 from index.model import EntryRecord, FrameHash, RowResult
@@ -78,12 +79,174 @@ TE_SIGNALS: dict[str, tuple[str, str]] = {
 VPDQ = "vpdq"
 TE_TYPES = frozenset(TE_SIGNALS) | {VPDQ}
 
+# Bounds on what one file may make the reader hold: a line (the longest real one, a 4-hour video's
+# frames with their enrollment variants in JSONL, is about 5 MB) and the columns of a CSV header (ours
+# are about 30). Past them a line is a bad row, a header a FormatError: never unbounded work or memory.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+MAX_COLUMNS = 256
+_SHOWN_NAMES = 20  # unknown or repeated column names named in a message; the count says the rest
+_CHUNK = 1 << 16
+
 _EXTENSIONS = {".jsonl": JSONL, ".json": JSONL, ".ndjson": JSONL, ".csv": CSV, ".txt": TE, ".te": TE}
 _BOM = "\ufeff"
 
 
 class FormatError(ValueError):
     """A whole file is unusable (no header, unknown columns, unknown format): no row would be right."""
+
+
+class UnknownFormat(FormatError):
+    """The format was to be detected and neither the file's name nor its first line tells it."""
+
+
+class BadLine(ValueError):
+    """One physical line that cannot be read as text (too long, not UTF-8): a bad row, not a bad file.
+    Raised by `LineReader` from `next()`; the reader can be read on after it."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line, self.reason = line, reason
+
+
+# Files that are not text at all, by their first bytes: say what they are rather than "bad row" x 1000.
+_NOT_TEXT = (
+    (b"\x1f\x8b", "a gzip archive: decompress it first"),
+    (b"PK\x03\x04", "a ZIP archive: extract the list file first"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"BZh", "a bzip2 archive: decompress it first"),
+    (b"\xfd7zXZ\x00", "an xz archive: decompress it first"),
+    (b"\x28\xb5\x2f\xfd", "a zstd archive: decompress it first"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: extract the list file first"),
+    (b"%PDF", "a PDF document, not a list file"),
+    (b"\xff\xfe", "UTF-16 text: save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text: save it as UTF-8"),
+)
+
+
+class LineReader:
+    """Text lines of a binary stream, each decoded on its own, with a bounded length.
+
+    Lines end at "\n", "\r\n" or a lone "\r" (as universal newlines would), kept on the line so that
+    csv sees quoted line breaks. A line longer than `max_bytes` is skipped without being held (the
+    reader keeps at most `max_bytes` plus one chunk) and a line that is not UTF-8 is refused: both
+    raise BadLine naming the line, and reading goes on with the next one. `number` is the last line's."""
+
+    def __init__(self, raw: BinaryIO, max_bytes: int = MAX_LINE_BYTES) -> None:
+        self._raw, self._max = raw, max_bytes
+        self._buf = bytearray()
+        self._pos = 0
+        self._eof = False
+        self._pushed: list[str] = []
+        self.number = 0
+
+    def __iter__(self) -> LineReader:
+        return self
+
+    def __next__(self) -> str:
+        if self._pushed:
+            self.number += 1
+            return self._pushed.pop()
+        data = self._take()
+        self.number += 1
+        if data is None:
+            raise BadLine(self.number, f"longer than {self._max:,} bytes, the most one line may hold")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadLine(self.number, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start + 1})") from None
+
+    def peek(self) -> str:
+        """The next line without consuming it ("" at the end of the stream)."""
+        try:
+            line = next(self)
+        except StopIteration:
+            return ""
+        self._pushed.append(line)
+        self.number -= 1
+        return line
+
+    def _take(self) -> bytes | bytearray | None:
+        """The next line's bytes; None for a line over the limit (skipped); StopIteration at the end."""
+        while True:
+            buf, pos = self._buf, self._pos
+            newline = buf.find(b"\n", pos)
+            ret = buf.find(b"\r", pos, newline if newline >= 0 else len(buf))
+            end = ret if ret >= 0 else newline
+            if end >= 0:
+                if end == ret and end + 1 == len(buf) and not self._eof:
+                    self._fill()  # a "\r" last in the buffer may be the first half of "\r\n"
+                    continue
+                stop = end + 1
+                if end == ret and stop < len(buf) and buf[stop] == 0x0A:
+                    stop += 1
+                self._pos = stop
+                return buf[pos:stop] if end - pos <= self._max else None
+            if len(buf) - pos > self._max:
+                self._skip_line()
+                return None
+            if self._eof:
+                if pos >= len(buf):
+                    raise StopIteration
+                self._pos = len(buf)
+                return buf[pos:]
+            self._fill()
+
+    def _fill(self) -> None:
+        del self._buf[: self._pos]  # bytearray drops a prefix without copying the rest each time
+        self._pos = 0
+        chunk = self._raw.read(_CHUNK)
+        if chunk:
+            self._buf += chunk
+        else:
+            self._eof = True
+
+    def _skip_line(self) -> None:
+        """Drop the rest of an over-long line, a chunk at a time, up to and including its line end."""
+        self._buf.clear()
+        self._pos = 0
+        while not self._eof:
+            self._fill()
+            cut = min((i for i in (self._buf.find(b"\n"), self._buf.find(b"\r")) if i >= 0), default=-1)
+            if cut >= 0:
+                stop = cut + 1
+                if self._buf[cut] == 0x0D and stop < len(self._buf) and self._buf[stop] == 0x0A:
+                    stop += 1
+                self._pos = stop
+                return
+            self._buf.clear()
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str | BadLine]]:
+    """(line number from 1, text or the BadLine it raised) of each line."""
+    it = iter(lines)
+    number = 0
+    while True:
+        number += 1
+        try:
+            yield number, next(it)
+        except StopIteration:
+            return
+        except BadLine as exc:
+            yield number, exc
+
+
+class _Counted:
+    """Lines for csv.reader, counted here (a line that raised BadLine counts too; csv's line_num skips it)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._it = iter(lines)
+        self.count = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> str:
+        self.count += 1
+        try:
+            return next(self._it)
+        except StopIteration:
+            self.count -= 1
+            raise
 
 
 # --- common -------------------------------------------------------------------------------------------
@@ -150,7 +313,10 @@ def _default_kind(kind: object, frames: tuple[FrameHash, ...]) -> object:
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[RowResult]:
     """Rows of our JSON Lines (`takedown hash` output or an export), one object per line."""
-    for number, line in enumerate(lines, start=1):
+    for number, line in _numbered(lines):
+        if isinstance(line, BadLine):
+            yield RowResult(number, error=line.reason)
+            continue
         text = line.lstrip(_BOM) if number == 1 else line
         if text.strip():
             yield _row(number, _jsonl_record, text)
@@ -163,6 +329,8 @@ def _jsonl_record(text: str) -> EntryRecord:
         raise InvalidEntry(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise InvalidEntry("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise InvalidEntry(f"invalid JSON: {str(exc)[:120]}") from None
     if not isinstance(obj, dict):
         raise InvalidEntry(f"expected a JSON object, got {type(obj).__name__}")
     if obj.get("error") is not None:
@@ -261,40 +429,53 @@ def read_csv(stream: Iterable[str]) -> Iterator[RowResult]:
     """Rows of a CSV list with a header row (line 1). FormatError if the header cannot be used.
 
     Open files with newline="" so that quoted cells may hold line breaks."""
-    reader = csv.reader(stream)
+    counted = _Counted(stream)
+    reader = csv.reader(counted)
     try:
         header = next(reader)
     except StopIteration:
         raise FormatError("empty file: a CSV list needs a header row") from None
+    except BadLine as exc:
+        raise FormatError(f"line 1 (the header): {exc.reason}") from None
     except csv.Error as exc:
         raise FormatError(f"line 1: unreadable header: {exc}") from None
-    return _csv_rows(reader, _csv_columns(header))
+    if counted.count > 1:  # csv.reader joins lines only inside quotes: a header has no business there
+        raise FormatError(f"lines 1-{counted.count}: the header holds a quoted line break")
+    return _csv_rows(reader, counted, _csv_columns(header))
 
 
-def _csv_rows(reader: Any, columns: list[_Column]) -> Iterator[RowResult]:
-    last_line = reader.line_num  # a csv.reader: line_num counts physical lines read so far
+def _csv_rows(reader: Any, counted: _Counted, columns: list[_Column]) -> Iterator[RowResult]:
+    last_line = counted.count
     while True:
         start = last_line + 1  # a quoted cell may span lines: report where the row starts
         try:
             row = next(reader)
         except StopIteration:
             return
+        except BadLine as exc:  # the csv reader starts afresh on the next line
+            last_line = counted.count
+            yield RowResult(exc.line if exc.line > start else start, error=exc.reason)
+            continue
         except csv.Error as exc:  # e.g. a cell over the csv module's size limit; the reader goes on
-            last_line = reader.line_num
+            last_line = counted.count
             yield RowResult(start, error=f"unreadable CSV row: {exc}")
             continue
-        last_line = reader.line_num
+        last_line = counted.count
         if "".join(row).strip():
             yield _row(start, _csv_record, row, columns)
 
 
 def _csv_columns(header: Sequence[str]) -> list[_Column]:
+    # Every check here is linear in the columns: a header is attacker-sized (10^6 columns once cost hours).
+    if len(header) > MAX_COLUMNS:
+        raise FormatError(f"line 1: {len(header):,} columns; a list file may have at most {MAX_COLUMNS}")
     names = [cell.strip().lower() for cell in header]
     if names:
         names[0] = names[0].lstrip(_BOM)
-    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    counts = Counter(n for n in names if n)
+    repeated = sorted(n for n, c in counts.items() if c > 1)
     if repeated:
-        raise FormatError(f"columns named twice: {', '.join(repeated)}")
+        raise FormatError(f"columns named twice: {_some(repeated)}")
     # No id column: every entry is named by its content. A path column is never the id (index.ids).
     id_column = next((c for c in ("id", "external_id") if c in names), "")
     if "id" in names and "external_id" in names:
@@ -303,17 +484,23 @@ def _csv_columns(header: Sequence[str]) -> list[_Column]:
     unknown = [name for (role, name) in columns if role == "unknown"]
     if unknown:
         raise FormatError(
-            f"unknown columns: {', '.join(unknown)}; known: id, kind, labels, {FRAMES_COLUMN}, "
+            f"unknown columns: {_some(unknown)}; known: id, kind, labels, {FRAMES_COLUMN}, "
             f"{', '.join(SIGNAL_TYPES)}, <signal>_quality, "
             f"and informational ones ({', '.join(sorted(INFO_COLUMNS))})"
         )
     if not any(role in ("signal", "frames") for role, _ in columns):
         raise FormatError(f"no signal column: name one of {', '.join(SIGNAL_TYPES)} or {FRAMES_COLUMN}")
-    orphans = [name for role, name in columns if role == "quality" and name not in names]
+    orphans = [name for role, name in columns if role == "quality" and name not in counts]
     if orphans:
         listed = ", ".join(f"{name}_quality" for name in orphans)
         raise FormatError(f"quality columns without their hash column: {listed}")
     return columns
+
+
+def _some(names: Sequence[str]) -> str:
+    """Names for a message: the first few, then how many more (a header may hold thousands)."""
+    shown = ", ".join(repr(n)[1:-1][:60] for n in names[:_SHOWN_NAMES])
+    return shown if len(names) <= _SHOWN_NAMES else f"{shown} and {len(names) - _SHOWN_NAMES:,} more"
 
 
 def _csv_column(name: str, id_column: str) -> _Column:
@@ -338,7 +525,7 @@ def _csv_column(name: str, id_column: str) -> _Column:
 
 def _csv_record(row: Sequence[str], columns: Sequence[_Column]) -> EntryRecord:
     if len(row) > len(columns):
-        raise InvalidEntry(f"{len(row)} cells, but the header names {len(columns)} columns")
+        raise InvalidEntry(f"{len(row):,} cells, but the header names {len(columns)} columns")
     fields: dict[str, str] = {}
     signals: dict[str, str] = {}
     qualities: dict[str, int] = {}
@@ -481,7 +668,10 @@ def _extra_cells(fields: Mapping[str, object], extra_columns: Sequence[str]) -> 
 
 def read_threatexchange(lines: Iterable[str]) -> Iterator[RowResult]:
     """Rows of python-threatexchange signal lines, "<signal type> <signal>"; "#" starts a comment line."""
-    for number, line in enumerate(lines, start=1):
+    for number, line in _numbered(lines):
+        if isinstance(line, BadLine):
+            yield RowResult(number, error=line.reason)
+            continue
         text = (line.lstrip(_BOM) if number == 1 else line).strip()
         if text and not text.startswith("#"):
             yield _row(number, _te_record, text)
@@ -572,9 +762,10 @@ def detect_format(path: str | None, first_line: str) -> str:
         return TE
     if "," in text:
         return CSV
-    raise FormatError(
+    # Neutral: the CLI and the service each add how their user chooses a format (--format, ?format=).
+    raise UnknownFormat(
         f"cannot tell the format of {path or 'the input'} from its first line {text[:60]!r}: "
-        "name it .jsonl, .csv or .txt, or choose the format"
+        "expected a JSON object (JSONL), CSV with a header, or threatexchange 'type value' lines"
     )
 
 
@@ -584,3 +775,35 @@ def read_entries(stream: Iterable[str], fmt: str) -> Iterator[RowResult]:
     if fmt not in readers:
         raise FormatError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
     return readers[fmt](stream)
+
+
+def open_entries(raw: BinaryIO, fmt: str = "auto", path: str | None = None) -> Iterator[RowResult]:
+    """Rows of a list file given as a binary stream (a file, stdin's buffer, an upload's spool), read
+    with bounded lines (LineReader); `fmt` "auto" detects it (detect_format). FormatError, at once, for
+    a file that is not text (an archive, UTF-16) or whose format cannot be told, and, once read to its
+    end, for a file that holds no entries at all (empty, a header only, comments only)."""
+    head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
+    for magic, what in _NOT_TEXT:
+        if head.startswith(magic):
+            raise FormatError(f"line 1: this is {what}")
+    lines = LineReader(raw)
+    if fmt == "auto":
+        try:
+            first = lines.peek()
+        except BadLine as exc:
+            raise FormatError(f"line 1: {exc.reason}") from None
+        if not first.strip() and not (path and os.path.splitext(path)[1].lower() in _EXTENSIONS):
+            raise FormatError("the file is empty: no entries" if not first else
+                              "line 1 is blank: cannot tell the format (choose it)")
+        fmt = detect_format(path, first)
+    return require_rows(read_entries(lines, fmt))
+
+
+def require_rows(rows: Iterable[RowResult]) -> Iterator[RowResult]:
+    """`rows`, then FormatError if there were none: an import of nothing is a mistake to report."""
+    seen = False
+    for row in rows:
+        seen = True
+        yield row
+    if not seen:
+        raise FormatError("no entries: the file holds no rows (empty, or a header or comments only)")

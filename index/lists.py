@@ -24,7 +24,10 @@ MAX_THRESHOLDS: dict[str, int] = {
 }
 # How a listed video must be covered by a query video to match (see index.video_match.VideoPolicy).
 DEFAULT_VIDEO_POLICY: dict[str, float] = {"query_coverage": 0.2, "entry_coverage": 0.2, "min_seconds": 2.0}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Matched whole (fullmatch): "$" would also accept a name with a trailing newline, which then
+# breaks every file and header the name is written into.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_NAME = re.compile(NAME_PATTERN)
 
 
 class InvalidList(ValueError):

@@ -194,10 +194,11 @@ class LiveIndex:
     @classmethod
     def open(cls, store: Store, *, snapshot_dir: Path | None = None, delta_limit: int = 200_000) -> LiveIndex:
         """Load the snapshot if it is sound and belongs to this store, else build from the store;
-        then catch up with what changed since."""
+        then catch up with what changed since. A folder where no snapshot was ever written is not
+        worth a warning (none was expected); a written one that cannot be used is."""
         index = cls(store, delta_limit=delta_limit, snapshot_dir=snapshot_dir)
         store_id, seq = store.state()
-        if snapshot_dir is not None:
+        if snapshot_dir is not None and snapshot_written(snapshot_dir):
             try:
                 index._load_snapshot(snapshot_dir, store_id, seq)
                 index.loaded_from = "snapshot"
@@ -502,6 +503,11 @@ def _write_snapshot(folder: Path, arrays: dict[str, np.ndarray], manifest: dict[
         if old.is_dir() and old.name != version.name:
             shutil.rmtree(old, ignore_errors=True)
     return version
+
+
+def snapshot_written(folder: Path) -> bool:
+    """Whether a snapshot was ever written to `folder` (its CURRENT pointer exists)."""
+    return (Path(folder) / "CURRENT").exists()
 
 
 def _read_snapshot(folder: Path) -> tuple[dict[str, object], dict[str, np.ndarray]]:

@@ -4,10 +4,12 @@
 - `entries`: one row per list entry, unique per (list, external id); revoked entries stay, never match.
 - `entry_signals`: the hashes of an entry, one row each (video frames: PDQ rows with a time `t`).
 - `audit_log`: append-only (database triggers refuse UPDATE and DELETE), written in the same transaction
-  as the change it records.
+  as the change it records, each row hash-chained to the one before (`audit_chain_head` holds the end).
 - Service tables (migration 0003): `list_matcher_access` (may platforms read a list's hashes),
   `api_keys` (hashed), `match_log` and `outcomes` (the takedown loop), `webhooks`,
   `webhook_deliveries` (the outbox) and `webhook_attempts`.
+- `imports` (migration 0004): chunked imports; their entries (`entries.import_id`) stay hidden until
+  the import is applied.
 - `store_state`: one row. `seq` is bumped by every write transaction and stamped on the entries it
   changes; the in-memory index follows the store by reading what changed after the seq it has.
 """
@@ -80,8 +82,25 @@ entries = Table(
     Column("revoked_by", String(200)),
     Column("revoke_reason", Text),
     Column("seq", BigInteger, nullable=False),
+    Column("import_id", Integer),  # the staged import that added it: hidden until that import is applied
     UniqueConstraint("list_id", "external_id", name="ux_entries_list_external_id"),
     Index("ix_entries_seq", "seq"),
+    Index("ix_entries_import_id", "import_id"),
+)
+
+# Staged (chunked) imports (migration 0004): while `applied_seq` is NULL the import's entries are
+# hidden from every reader; setting it, in one short transaction, makes them all visible at that seq.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("list_id", Integer, ForeignKey("hash_lists.id"), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(12), nullable=False),  # running, applied, failed
+    Column("applied_seq", BigInteger),
+    Index("ix_imports_list_id", "list_id"),
 )
 
 entry_signals = Table(
@@ -111,7 +130,21 @@ audit_log = Table(
     Column("external_id", String(256)),
     Column("seq", BigInteger, nullable=False),
     Column("details", JSON, nullable=False),
+    # The hash chain (migration 0004, index.audit_chain): the previous row's hash and this row's.
+    Column("prev_hash", String(64)),
+    Column("row_hash", String(64)),
     Index("ix_audit_log_list_id", "list_id"),
+)
+
+# One row (id 1): the audit chain's end. Appends lock it, so they form one chain; `verify` checks
+# the rows end where it says (rows cut from the end).
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("last_id", BigInteger),
+    Column("last_hash", String(64), nullable=False),
 )
 
 store_state = Table(

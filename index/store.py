@@ -2,8 +2,21 @@
 
 Every write runs in one transaction that (1) bumps `store_state.seq`, which also serialises writers on
 PostgreSQL, (2) stamps that seq on every entry it changes, and (3) appends its audit record. A failed
-or refused write leaves nothing behind. Imports stream: rows are validated and written in batches, and
-an import with bad rows is rolled back whole unless `skip_invalid` is set.
+or refused write leaves nothing behind.
+
+Imports never hold the writer for long, so that a revocation always gets through (SQLite has one
+writer at a time; on PostgreSQL every write takes the `store_state` row). They go in two phases:
+1. Staging, with no database transaction: every row is validated and each id checked against the
+   ids before it (an id given twice in one file is a bad row naming both lines), the good rows kept
+   in a temporary file. With bad rows and no `skip_invalid`, nothing more happens.
+2. Applying. Up to BATCH rows: one transaction. More: an `imports` row is opened (one import per list
+   at a time) and the new entries are written BATCH at a time, each batch its own short transaction,
+   stamped with the import's id, which hides them from every reader (entry lookups, counts, exports,
+   the index). Changes to existing entries are kept aside. A last short transaction applies those
+   changes (skipping entries revoked meanwhile) and sets the import's `applied_seq`: all its entries
+   become visible at once, at that seq. If anything fails, the import's rows are deleted; if the
+   process dies, they stay hidden, and the next import into that list deletes them once the import's
+   heartbeat is IMPORT_STALE old.
 
 Knows nothing of HTTP or of the in-memory index; the index reads `changes_since` to follow it.
 """
@@ -12,16 +25,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
+import sqlite3
+import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from index import db
+from index import audit_chain, db
 from index.db import as_utc, utc_now
 from index.lists import (
     HashList,
@@ -34,17 +53,29 @@ from index.lists import (
     validate_video_policy,
 )
 from index.model import Action, EntryRecord, FrameHash, RowResult
+from index.schema import audit_log, entries, entry_signals, hash_lists, imports, matcher_access, store_state
 from index.validate import could_be_external_id
-from index.schema import audit_log, entries, entry_signals, hash_lists, matcher_access, store_state
 from matcher.augment import PdqVariant
 
 BATCH = 2000
 VARIANT = PdqVariant.name  # entry_signals rows of an image's enrollment variants, in VARIANTS order
 MAX_REPORTED_ERRORS = 1000
+IMPORT_STALE = timedelta(seconds=60)  # a running import silent this long (it beats every batch) was left by a dead process
+# SQLite queues no writers: one waiting on the lock polls (every 100 ms once it has waited a while)
+# and loses every race to an import that starts its next batch at once. So a chunked import on
+# SQLite pauses this long after each second of writing, which lets any waiting writer in (~10%).
+SQLITE_YIELD_EVERY = 1.0
+# A chunked import writes batches in one transaction for about this long, then commits: other writers
+# wait at most about this (plus one batch), and the import pays few commits.
+WRITE_SLICE_SECONDS = 0.3
+SQLITE_YIELD_PAUSE = 0.12
+
+# Entries every reader may see: not added by an import that has not been applied yet.
+VISIBLE = or_(entries.c.import_id.is_(None), entries.c.import_id.not_in(select(imports.c.id).where(imports.c.applied_seq.is_(None))))
 
 # Which of a batch's external ids the list already has (one compiled statement, reused per batch).
 _EXISTING = select(entries.c.id, entries.c.external_id, entries.c.kind, entries.c.labels, entries.c.revoked_at).where(
-    entries.c.list_id == bindparam("list_id"), entries.c.external_id.in_(bindparam("ids", expanding=True))
+    entries.c.list_id == bindparam("list_id"), entries.c.external_id.in_(bindparam("ids", expanding=True)), VISIBLE
 )
 
 
@@ -71,6 +102,16 @@ class ImportReport:
     rows_with_warnings: int = 0
     committed: bool = False
     seq: int | None = None
+
+    def refuse(self, line: int, reason: str) -> None:
+        self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append((line, reason))
+
+    def left_out(self, line: int, reasons: Iterable[str]) -> None:
+        self.rows_with_warnings += 1
+        if len(self.warnings) < MAX_REPORTED_ERRORS:
+            self.warnings += [(line, w) for w in reasons]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -172,9 +213,8 @@ class Store:
         return int(conn.execute(select(store_state.c.seq)).scalar_one())
 
     def _audit(self, conn: Connection, seq: int, actor: str, action: str, details: Mapping[str, Any], **where: Any) -> None:
-        conn.execute(
-            insert(audit_log).values(at=utc_now(), actor=actor, action=action, seq=seq, details=dict(details), **where)
-        )
+        # Chained to the previous record by hash (index.audit_chain), so tampering shows.
+        audit_chain.append(conn, seq=seq, actor=actor, action=action, details=details, **where)
 
     # -- lists ---------------------------------------------------------------------------------
 
@@ -310,7 +350,7 @@ class Store:
 
     def _counts(self, conn: Connection, list_id: int) -> dict[str, int]:
         total, revoked = conn.execute(
-            select(func.count(), func.count(entries.c.revoked_at)).where(entries.c.list_id == list_id)
+            select(func.count(), func.count(entries.c.revoked_at)).where(entries.c.list_id == list_id, VISIBLE)
         ).one()
         return {"active": int(total) - int(revoked), "revoked": int(revoked)}
 
@@ -334,60 +374,164 @@ class Store:
         skip_invalid: bool = False,
         source: str | None = None,
     ) -> ImportReport:
-        """Add or update entries from parsed rows, streaming, in one transaction.
+        """Add or update entries from parsed rows: staged, then applied (see the module's docstring).
 
         Re-importing an external id updates it (or leaves it alone when nothing changed). Revoked
         entries stay revoked: an appeal's outcome is not undone by an old file. With bad rows and no
-        `skip_invalid`, nothing is written and the report lists each bad row's line and reason.
+        `skip_invalid`, nothing is written and the report lists each bad row's line and reason. An id
+        given twice in one file is a bad row (naming the line it was first given on): with
+        `skip_invalid`, its first row is imported and the repeats are left out, as reported.
+        Conflict if another import into the list is running, or holds an id this one adds.
         """
         report = ImportReport(list_name)
-        with self.engine.connect() as conn:
-            transaction = conn.begin()
-            try:
-                list_row = self._list_row(conn, list_name)
-                seq = self._next_seq(conn)
-                analyzed_at = 0
-                writing = True
-                for batch in _batches(rows, BATCH):
-                    valid = []
-                    for row in batch:
-                        if row.error is not None or row.record is None:
-                            report.invalid += 1
-                            if len(report.errors) < MAX_REPORTED_ERRORS:
-                                report.errors.append((row.line, row.error or "no record"))
-                        else:
-                            valid.append(row.record)
-                            if row.warnings:
-                                report.rows_with_warnings += 1
-                                if len(report.warnings) < MAX_REPORTED_ERRORS:
-                                    report.warnings += [(row.line, w) for w in row.warnings]
-                    if report.invalid and not skip_invalid:
-                        writing = False  # keep reading to report every bad row, write nothing more
-                    if writing and valid:
-                        self._write_batch(conn, list_row.id, valid, seq, actor, report)
-                        analyzed_at = _refresh_statistics(conn, report.added, analyzed_at)
-                if report.invalid and not skip_invalid:
-                    transaction.rollback()
-                    report.added = report.updated = report.unchanged = report.revoked_kept = 0
-                    return report
-                details = {
-                    "source": source, "added": report.added, "updated": report.updated,
-                    "unchanged": report.unchanged, "revoked_kept": report.revoked_kept, "invalid": report.invalid,
-                    "rows_with_hashes_left_out": report.rows_with_warnings,
-                }
-                self._audit(conn, seq, actor, "entries.import", details, list_id=list_row.id, list_name=list_name)
-                transaction.commit()
-            except BaseException:
-                if transaction.is_active:
-                    transaction.rollback()
-                raise
-        report.committed, report.seq = True, seq
+        list_id = self.get_list(list_name).id  # NotFound before reading a big file for nothing
+        with _Staging() as staged:
+            for batch in _batches(rows, BATCH):
+                staged.add(batch, report)
+            if report.invalid and not skip_invalid:
+                return report
+            self._reap(list_id)
+            if staged.count <= BATCH:
+                self._apply_at_once(list_name, staged, report, actor, source)
+            else:
+                self._apply_in_chunks(list_name, list_id, staged, report, actor, source)
         return report
 
+    def _import_details(self, report: ImportReport, source: str | None) -> dict[str, object]:
+        return {
+            "source": source, "added": report.added, "updated": report.updated,
+            "unchanged": report.unchanged, "revoked_kept": report.revoked_kept, "invalid": report.invalid,
+            "rows_with_hashes_left_out": report.rows_with_warnings,
+        }
+
+    def _apply_at_once(self, list_name: str, staged: _Staging, report: ImportReport, actor: str,
+                       source: str | None) -> None:
+        try:
+            with self.engine.begin() as conn:
+                list_row = self._list_row(conn, list_name)
+                seq = self._next_seq(conn)
+                for records in staged.batches():
+                    self._write_batch(conn, list_row.id, records, seq, actor, report)
+                self._audit(conn, seq, actor, "entries.import", self._import_details(report, source),
+                            list_id=list_row.id, list_name=list_name)
+        except IntegrityError:
+            report.added = report.updated = report.unchanged = report.revoked_kept = 0
+            raise Conflict(f"an import into {list_name!r} that is still running is adding one of these ids; "
+                           "nothing was imported: retry when it has finished") from None
+        report.committed, report.seq = True, seq
+
+    def _apply_in_chunks(self, list_name: str, list_id: int, staged: _Staging, report: ImportReport, actor: str,
+                         source: str | None) -> None:
+        import_id = self._begin_import(list_name, list_id, actor)
+        try:
+            with tempfile.TemporaryFile() as changes:
+                analyzed_at = 0
+                paced = self.engine.dialect.name == "sqlite"
+                last_pause = time.monotonic()
+                batches = staged.batches()
+                pending = next(batches, None)
+                while pending is not None:
+                    if paced and time.monotonic() - last_pause >= SQLITE_YIELD_EVERY:
+                        time.sleep(SQLITE_YIELD_PAUSE)
+                        last_pause = time.monotonic()
+                    with self.engine.begin() as conn:
+                        seq = self._next_seq(conn)  # the writer lock, for this slice only
+                        began = time.monotonic()
+                        while pending is not None and time.monotonic() - began < WRITE_SLICE_SECONDS:
+                            self._write_batch(conn, list_id, pending, seq, actor, report, import_id=import_id,
+                                              changes=changes)
+                            pending = next(batches, None)
+                        conn.execute(update(imports).where(imports.c.id == import_id).values(heartbeat_at=utc_now()))
+                    with self.engine.begin() as conn:  # after the slice: ANALYZE must not hold the writer lock
+                        analyzed_at = _refresh_statistics(conn, report.added, analyzed_at)
+                with self.engine.begin() as conn:
+                    now_row = self._list_row(conn, list_name, missing_ok=True)
+                    if now_row is None or now_row.id != list_id:
+                        raise NotFound(f"the list {list_name!r} was deleted while the import ran; nothing was imported")
+                    state = conn.execute(select(imports.c.state).where(imports.c.id == import_id)).scalar_one()
+                    if state != "running":
+                        raise Conflict("the import was given up as stale by another import; nothing was imported")
+                    seq = self._next_seq(conn)
+                    self._apply_changes(conn, changes, seq, actor, report)
+                    conn.execute(update(imports).where(imports.c.id == import_id)
+                                 .values(state="applied", applied_seq=seq, heartbeat_at=utc_now()))
+                    self._audit(conn, seq, actor, "entries.import", self._import_details(report, source),
+                                list_id=list_id, list_name=list_name)
+        except BaseException:
+            report.added = report.updated = report.unchanged = report.revoked_kept = 0
+            self._discard_import(import_id)
+            raise
+        report.committed, report.seq = True, seq
+
+    def _begin_import(self, list_name: str, list_id: int, actor: str) -> int:
+        """Open a chunked import: Conflict if another one into this list is running."""
+        with self.engine.begin() as conn:
+            self._next_seq(conn)  # the writer lock: no other import can open meanwhile
+            if self._list_row(conn, list_name).id != list_id:
+                raise NotFound(f"no list named {list_name!r}")
+            running = conn.execute(
+                select(imports.c.started_at).where(imports.c.list_id == list_id, imports.c.state == "running")
+            ).first()
+            if running is not None:
+                raise Conflict(f"an import into {list_name!r} is running (started {as_utc(running.started_at)}); "
+                               "retry when it has finished")
+            now = utc_now()
+            return int(conn.execute(
+                insert(imports).values(list_id=list_id, actor=actor, started_at=now, heartbeat_at=now, state="running")
+                .returning(imports.c.id)
+            ).scalar_one())
+
+    def _reap(self, list_id: int) -> None:
+        """Give up this list's imports whose process died (silent for IMPORT_STALE) and delete the hidden
+        rows of given-up imports, a batch per transaction, so that they never block a new import."""
+        stale = utc_now() - IMPORT_STALE
+        with self.engine.begin() as conn:
+            conn.execute(update(imports).where(imports.c.list_id == list_id, imports.c.state == "running",
+                                               imports.c.heartbeat_at < stale).values(state="failed"))
+            failed = conn.execute(select(imports.c.id).where(imports.c.list_id == list_id,
+                                                             imports.c.state == "failed")).scalars().all()
+        for import_id in failed:
+            self._purge_import(import_id)
+
+    def _discard_import(self, import_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(imports).where(imports.c.id == import_id, imports.c.applied_seq.is_(None))
+                         .values(state="failed"))
+        self._purge_import(import_id)
+
+    def _purge_import(self, import_id: int) -> None:
+        while True:
+            with self.engine.begin() as conn:
+                ids = conn.execute(select(entries.c.id).where(entries.c.import_id == import_id).limit(BATCH)).scalars().all()
+                if not ids:
+                    conn.execute(update(imports).where(imports.c.id == import_id).values(state="discarded"))
+                    return
+                conn.execute(entry_signals.delete().where(entry_signals.c.entry_id.in_(ids)))
+                conn.execute(entries.delete().where(entries.c.id.in_(ids)))
+
+    def _apply_changes(self, conn: Connection, changes: Any, seq: int, actor: str, report: ImportReport) -> None:
+        """Apply changes to existing entries kept aside by a chunked import, except to entries revoked
+        since (a revocation is never undone by an import)."""
+        changes.seek(0)
+        while True:
+            try:
+                pairs: list[tuple[int, EntryRecord]] = pickle.load(changes)  # our own file, written above
+            except EOFError:
+                return
+            live = set(conn.execute(select(entries.c.id).where(
+                entries.c.id.in_([eid for eid, _ in pairs]), entries.c.revoked_at.is_(None))).scalars())
+            kept = [(eid, r) for eid, r in pairs if eid in live]
+            report.revoked_kept += len(pairs) - len(kept)
+            self._update_entries(conn, kept, seq, actor)
+            report.updated += len(kept)
+
     def _write_batch(
-        self, conn: Connection, list_id: int, records: list[EntryRecord], seq: int, actor: str, report: ImportReport
+        self, conn: Connection, list_id: int, records: list[EntryRecord], seq: int, actor: str, report: ImportReport,
+        *, import_id: int | None = None, changes: Any = None,
     ) -> None:
-        by_id = {r.external_id: r for r in records}  # a later row for the same id wins
+        """New entries are inserted (hidden, with `import_id`); changes to existing ones are made now,
+        or with `changes` (a file) pickled there for `_apply_changes`."""
+        by_id = {r.external_id: r for r in records}  # staging has refused repeated ids
         existing = {
             r.external_id: r
             for r in conn.execute(_EXISTING, {"list_id": list_id, "ids": list(by_id)})
@@ -411,22 +555,30 @@ class Store:
             when, who = _bound(conn, entries.c.added_at, now), actor
             _insert_many(
                 conn, entries,
-                ("id", "list_id", "external_id", "kind", "labels", "added_at", "added_by", "updated_at", "updated_by", "seq"),
-                [(i, list_id, r.external_id, r.kind, _labels_json(r.labels), when, who, when, who, seq)
+                ("id", "list_id", "external_id", "kind", "labels", "added_at", "added_by", "updated_at", "updated_by",
+                 "seq", "import_id"),
+                [(i, list_id, r.external_id, r.kind, _labels_json(r.labels), when, who, when, who, seq, import_id)
                  for i, r in zip(ids, new_rows, strict=True)],
             )
             self._insert_signals(conn, zip(ids, new_rows, strict=True))
             report.added += len(new_rows)
-        if changed:
-            conn.execute(
-                update(entries)
-                .where(entries.c.id == bindparam("eid"))
-                .values(kind=bindparam("kind"), labels=bindparam("labels"), updated_at=now, updated_by=actor, seq=seq),
-                [{"eid": eid, "kind": r.kind, "labels": list(r.labels)} for eid, r in changed],
-            )
-            conn.execute(entry_signals.delete().where(entry_signals.c.entry_id.in_([eid for eid, _ in changed])))
-            self._insert_signals(conn, changed)
+        if changed and changes is not None:
+            pickle.dump(changed, changes, protocol=pickle.HIGHEST_PROTOCOL)
+        elif changed:
+            self._update_entries(conn, changed, seq, actor)
             report.updated += len(changed)
+
+    def _update_entries(self, conn: Connection, changed: list[tuple[int, EntryRecord]], seq: int, actor: str) -> None:
+        if not changed:
+            return
+        conn.execute(
+            update(entries)
+            .where(entries.c.id == bindparam("eid"))
+            .values(kind=bindparam("kind"), labels=bindparam("labels"), updated_at=utc_now(), updated_by=actor, seq=seq),
+            [{"eid": eid, "kind": r.kind, "labels": list(r.labels)} for eid, r in changed],
+        )
+        conn.execute(entry_signals.delete().where(entry_signals.c.entry_id.in_([eid for eid, _ in changed])))
+        self._insert_signals(conn, changed)
 
     @staticmethod
     def _insert_signals(conn: Connection, pairs: Iterable[tuple[int, EntryRecord]]) -> None:
@@ -467,7 +619,8 @@ class Store:
             list_row = self._list_row(conn, list_name)
             head = self._entry_head(conn, list_row.id, external_id)
             if head.revoked_at is not None:
-                raise Conflict(f"entry {external_id!r} in {list_name!r} was already revoked at {head.revoked_at}")
+                raise Conflict(f"entry {external_id!r} in {list_name!r} was already revoked at "
+                               f"{as_utc(head.revoked_at).isoformat()}")
             seq = self._next_seq(conn)
             conn.execute(
                 update(entries).where(entries.c.id == head.id)
@@ -504,7 +657,7 @@ class Store:
         last = after
         while True:
             with self.engine.connect() as conn:
-                query = select(entries).where(entries.c.list_id == list_row.id, entries.c.id > last)
+                query = select(entries).where(entries.c.list_id == list_row.id, entries.c.id > last, VISIBLE)
                 if not include_revoked:
                     query = query.where(entries.c.revoked_at.is_(None))
                 heads = conn.execute(query.order_by(entries.c.id).limit(BATCH)).all()
@@ -519,7 +672,7 @@ class Store:
         head = None
         if could_be_external_id(external_id):  # else no entry has it (and NUL would upset PostgreSQL)
             head = conn.execute(
-                select(entries).where(entries.c.list_id == list_id, entries.c.external_id == external_id)
+                select(entries).where(entries.c.list_id == list_id, entries.c.external_id == external_id, VISIBLE)
             ).one_or_none()
         if head is None:
             raise NotFound(f"no entry {external_id!r} in this list")
@@ -564,35 +717,53 @@ class Store:
 
     # -- what the index reads ------------------------------------------------------------------
 
+    # An entry's seq, as the index sees it, is the seq of the last change that made it what it is:
+    # its own `seq`, or, for an entry added by a staged import and unchanged since, the import's
+    # `applied_seq` (its own seq is then that of the batch that wrote it, hidden at the time). Each
+    # query below comes in two parts, one per case, so that both can use an index on the seq.
+
     def changes_since(self, seq: int, until_seq: int | None = None) -> list[EntryChange]:
         """Entries changed (added, updated, revoked) in (seq, until_seq]."""
-        query = select(entries.c.id, entries.c.seq, entries.c.revoked_at.is_not(None).label("revoked")).where(
-            entries.c.seq > seq
-        )
-        if until_seq is not None:
-            query = query.where(entries.c.seq <= until_seq)
+        revoked = entries.c.revoked_at.is_not(None).label("revoked")
+        own, applied = self._seq_parts(
+            select(entries.c.id, entries.c.seq.label("eff"), revoked),
+            select(entries.c.id, imports.c.applied_seq.label("eff"), revoked), seq, until_seq)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [EntryChange(r.id, int(r.seq), bool(r.revoked)) for r in rows]
+            rows = conn.execute(own).all() + conn.execute(applied).all()
+        return [EntryChange(r.id, int(r.eff), bool(r.revoked)) for r in rows]
+
+    @staticmethod
+    def _seq_parts(own: Any, applied: Any, since: int, until: int | None, base: Any = entries) -> tuple[Any, Any]:
+        """(changes by the entry's own seq, entries shown by an import applied) in (since, until]."""
+        own = own.select_from(base.outerjoin(imports, imports.c.id == entries.c.import_id)).where(
+            entries.c.seq > since,
+            or_(entries.c.import_id.is_(None), entries.c.seq > imports.c.applied_seq),  # NULL while hidden
+        )
+        applied = applied.select_from(base.join(imports, imports.c.id == entries.c.import_id)).where(
+            imports.c.applied_seq > since, entries.c.seq < imports.c.applied_seq
+        )
+        if until is not None:
+            own = own.where(entries.c.seq <= until)
+            applied = applied.where(imports.c.applied_seq <= until)
+        return own, applied
 
     def signal_rows(
         self, since_seq: int = 0, until_seq: int | None = None, *, batch: int = 100_000
     ) -> Iterator[list[SignalRow]]:
         """Hashes of live entries (not revoked, list not deleted) changed in (since_seq, until_seq]."""
-        query = (
-            select(entry_signals.c.entry_id, entries.c.list_id, entries.c.seq,
-                   entry_signals.c.signal, entry_signals.c.value, entry_signals.c.time_s)
-            .join(entries, entries.c.id == entry_signals.c.entry_id)
-            .join(hash_lists, hash_lists.c.id == entries.c.list_id)
-            .where(and_(entries.c.seq > since_seq, entries.c.revoked_at.is_(None), hash_lists.c.deleted_at.is_(None)))
-            .order_by(entry_signals.c.entry_id, entry_signals.c.pos)
-        )
-        if until_seq is not None:
-            query = query.where(entries.c.seq <= until_seq)
+        columns = (entry_signals.c.entry_id, entries.c.list_id, entry_signals.c.signal, entry_signals.c.value,
+                   entry_signals.c.time_s)
+        base = entry_signals.join(entries, entries.c.id == entry_signals.c.entry_id).join(
+            hash_lists, hash_lists.c.id == entries.c.list_id)
+        parts = self._seq_parts(select(*columns, entries.c.seq.label("eff")),
+                                select(*columns, imports.c.applied_seq.label("eff")), since_seq, until_seq, base)
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-            for part in result.partitions(batch):
-                yield [SignalRow(r.entry_id, r.list_id, int(r.seq), r.signal, r.value, r.time_s) for r in part]
+            for query in parts:
+                query = query.where(entries.c.revoked_at.is_(None), hash_lists.c.deleted_at.is_(None)).order_by(
+                    entry_signals.c.entry_id, entry_signals.c.pos)
+                result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+                for part in result.partitions(batch):
+                    yield [SignalRow(r.entry_id, r.list_id, int(r.eff), r.signal, r.value, r.time_s) for r in part]
 
     def audit(
         self, *, list_name: str | None = None, since_id: int = 0, limit: int = 100, list_ids: Iterable[int] | None = None
@@ -622,10 +793,10 @@ def _labels_json(labels: tuple[str, ...]) -> str:
 
 
 def _refresh_statistics(conn: Connection, added: int, analyzed_at: int) -> int:
-    """PostgreSQL plans from statistics that know nothing of rows added earlier in this transaction,
-    and would then filter every batch's existing-id lookup row by row (quadratic: measured 700 rows/s
-    at 100k rows). ANALYZE inside the transaction counts its own rows; doing it each time the import
-    has doubled keeps plans right at O(log n) cost."""
+    """PostgreSQL plans from statistics that know nothing of rows an import has just added, and would
+    then filter every batch's existing-id lookup row by row (quadratic: measured 700 rows/s at 100k
+    rows). ANALYZE (inside a one-transaction import, it counts its own rows; a chunked import runs it
+    between its batches) each time the import has doubled keeps plans right at O(log n) cost."""
     if conn.dialect.name != "postgresql" or added < max(2 * analyzed_at, BATCH):
         return analyzed_at
     conn.exec_driver_sql("ANALYZE entries")
@@ -660,6 +831,60 @@ def _insert_many(conn: Connection, table: Any, columns: tuple[str, ...], rows: l
         conn.exec_driver_sql(many, groups)
     if rest:
         conn.exec_driver_sql(head + ", ".join([one] * rest), tuple(chain.from_iterable(rows[-rest:])))
+
+
+class _Staging:
+    """An import's first phase: rows validated, repeated ids found, the good records kept in a temporary
+    file, all before the store is touched. Memory stays bounded whatever the file's size: records are
+    pickled to the file a batch at a time, and the ids seen so far go to a private SQLite file."""
+
+    def __enter__(self) -> _Staging:
+        self.file = tempfile.TemporaryFile()
+        self._folder = tempfile.TemporaryDirectory(prefix="takedown-import-")
+        self._ids = sqlite3.connect(os.path.join(self._folder.name, "ids.db"))
+        self._ids.execute("PRAGMA journal_mode=OFF")
+        self._ids.execute("PRAGMA synchronous=OFF")
+        self._ids.execute("CREATE TABLE ids (external_id TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID")
+        self.count = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ids.close()
+        self._folder.cleanup()
+        self.file.close()
+
+    def add(self, batch: list[RowResult], report: ImportReport) -> None:
+        good = [row for row in batch if row.error is None and row.record is not None]
+        for row in batch:
+            if row.error is not None or row.record is None:
+                report.refuse(row.line, row.error or "no record")
+        names = [row.record.external_id for row in good]  # type: ignore[union-attr]
+        marks = ",".join("?" * len(names))
+        seen = dict(self._ids.execute(f"SELECT external_id, line FROM ids WHERE external_id IN ({marks})", names)) \
+            if names else {}
+        kept = []
+        for row in good:
+            name = row.record.external_id  # type: ignore[union-attr]
+            if name in seen:
+                report.refuse(row.line, f"id {name[:80]!r} is also given on line {seen[name]}: "
+                                        "an id may appear only once in a file")
+                continue
+            seen[name] = row.line
+            kept.append(row)
+            if row.warnings:
+                report.left_out(row.line, row.warnings)
+        if kept:
+            self._ids.executemany("INSERT INTO ids VALUES (?, ?)", [(r.record.external_id, r.line) for r in kept])  # type: ignore[union-attr]
+            pickle.dump([r.record for r in kept], self.file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.count += len(kept)
+
+    def batches(self) -> Iterator[list[EntryRecord]]:
+        self.file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self.file)  # our own file, written by add()
+            except EOFError:
+                return
 
 
 def _batches(rows: Iterable[RowResult], size: int) -> Iterator[list[RowResult]]:

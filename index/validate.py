@@ -86,7 +86,7 @@ def _external_id(value: object) -> str:
     if _has_control(text):
         raise InvalidEntry(f"id: contains a control character: {text[:80]!r}")
     if _has_surrogate(text):
-        raise InvalidEntry(f"id: contains a lone surrogate, which is not text: {text[:80]!r}")
+        raise InvalidEntry(f"id: contains a lone UTF-16 surrogate, which is no character: {text[:80]!r}")
     return text
 
 
@@ -106,7 +106,8 @@ def _has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON text may hold one alone, "\ud800"; no database stores it
+# JSON's "\ud800" escapes decode to lone surrogates: no database or UTF-8 encoder can store them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _has_surrogate(text: str) -> bool:
@@ -290,7 +291,7 @@ def _labels(labels: Iterable[str]) -> tuple[str, ...]:
         if _has_control(text):
             raise InvalidEntry(f"label {text!r} contains a control character")
         if _has_surrogate(text):
-            raise InvalidEntry(f"label {text!r} contains a lone surrogate, which is not text")
+            raise InvalidEntry(f"label {text!r} contains a lone UTF-16 surrogate, which is no character")
         kept[text] = None
     if len(kept) > MAX_LABELS:
         raise InvalidEntry(f"{len(kept)} labels; at most {MAX_LABELS} are allowed")

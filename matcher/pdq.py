@@ -19,6 +19,9 @@ integrated over each reduced pixel's footprint, so the hash stays close to the f
 Outputs agree with `pdqhash.compute` on the same RGB array except where a DCT coefficient lies within
 float rounding of the median (a fraction of a percent of images, 1-2 bits).
 
+Its products run on one BLAS thread whoever calls (`matcher.blas`): they are too small to gain from
+more, and OpenBLAS's spinning helper threads cost 3-40x the CPU.
+
 Pure functions only: arrays in, arrays out; nothing here reads files or knows about lists.
 """
 
@@ -31,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from matcher.bits import bits_to_words, words_to_hexes
+from matcher.blas import one_blas_thread
 from matcher.cache import array_cache
 from matcher.decode import DecodedImage
 from matcher.signal import ImageSignal, SignalValue
@@ -123,6 +127,7 @@ def _block_sum(weights: np.ndarray, n: int) -> np.ndarray:
     return padded.reshape(64, n, scale).sum(axis=2)
 
 
+@one_blas_thread
 def downsample64(rgb: np.ndarray, full_shape: tuple[int, int] | None = None) -> np.ndarray:
     """The reference's 64x64 float luma buffer (tent-filtered and decimated) for an H x W x 3 array.
 
@@ -141,6 +146,7 @@ def downsample64(rgb: np.ndarray, full_shape: tuple[int, int] | None = None) -> 
     return luma @ cols.T
 
 
+@one_blas_thread
 def flipped_buffers64(rgb: np.ndarray) -> np.ndarray:
     """(4, 64, 64) reference buffers of the image as it is, flipped upside down, flipped left-right
     and turned 180 degrees: what `downsample64` gives on those flipped pixels, without flipping them.
@@ -172,6 +178,7 @@ def flipped_buffers64(rgb: np.ndarray) -> np.ndarray:
 _DIHEDRAL_FROM_FLIPS = ((0, False), (2, True), (3, False), (1, True), (1, False), (2, False), (0, True), (3, True))
 
 
+@one_blas_thread
 def hash_dihedral_exact(rgb: np.ndarray) -> PdqBatch:
     """The 8 dihedral variants of one image (DIHEDRAL_NAMES order) as the reference hashes the
     transformed pixels: `words` (8, 4), `quality` (8,). Four tent passes instead of eight."""
@@ -192,6 +199,7 @@ def quality(buffers: np.ndarray) -> np.ndarray:
     return np.minimum(total // 90, 100).astype(np.int32)
 
 
+@one_blas_thread
 def dct16(buffers: np.ndarray) -> np.ndarray:
     """(N, 64, 64) buffers -> (N, 16, 16) DCT coefficients of frequencies 1..16 in both axes."""
     return _DCT @ buffers.astype(np.float64) @ _DCT.T
@@ -230,6 +238,7 @@ def dihedral_coeffs(coeffs: np.ndarray) -> np.ndarray:
     return np.stack(variants, axis=1)
 
 
+@one_blas_thread
 def buffers64(
     images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,6 +256,7 @@ def buffers64(
     return out, too_small
 
 
+@one_blas_thread  # one window for the whole batch: the inner ones then only count
 def hash_batch(
     images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
 ) -> PdqBatch:
@@ -263,6 +273,7 @@ def hash_batch(
     return PdqBatch(words=words, quality=q)
 
 
+@one_blas_thread
 def hash_batch_dihedral(
     images: Sequence[np.ndarray], full_shapes: Sequence[tuple[int, int] | None] | None = None
 ) -> PdqBatch:

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from matcher.blas import one_blas_thread
 from matcher.cache import array_cache
 
 PRECISION_BITS = 32 - 8 - 2
@@ -139,6 +140,7 @@ def _round_clip(acc: np.ndarray) -> np.ndarray:
     return np.clip(np.floor((acc + _HALF) / _ONE), 0, 255).astype(np.uint8)
 
 
+@one_blas_thread
 def resize_many(grey: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
     """LANCZOS-resize an (H, W) uint8 image to each (width, height) in `sizes`, as Pillow would."""
     height, width = grey.shape

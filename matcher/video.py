@@ -17,8 +17,8 @@ buffer its own PDQ is computed from.
 
 Only the sampled frames must be decoded exactly; in MP4/MOV/MKV/WebM the frames no other frame
 refers to (most B-frames) are not decoded at all unless sampled (see `_numbered_by_pts`), which leaves
-the sampled frames' pixels as they were. Callers should keep BLAS to one thread (as the CLI and the
-service do): FFmpeg's decoding threads need the cores that OpenBLAS's spinning threads would take.
+the sampled frames' pixels as they were. The PDQ products run on one BLAS thread whoever calls
+(`matcher.blas`): FFmpeg's decoding threads need the cores that OpenBLAS's spinning threads would take.
 
 Containers go through FFmpeg (PyAV), and only the documented ones (MP4, MOV, WebM, MKV, AVI, OGV: the
 demuxer is chosen from the magic bytes by `matcher.media.container_format`, FFmpeg's probing of other

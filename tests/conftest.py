@@ -61,7 +61,7 @@ def synthetic() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    """The developer corpus, built on first use by scripts/build-corpus.sh (needs the shared script)."""
+    """The developer corpus, built on first use by the project's own recipe (scripts/build-corpus.sh)."""
     target = Path(os.environ.get("TAKEDOWN_CORPUS", Path.home() / ".cache" / "takedown-corpus"))
     if not (target / "img" / "manifest.tsv").exists():
         env = {**os.environ, "PY": os.environ.get("PY", str(Path(os.sys.executable)))}

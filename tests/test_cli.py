@@ -108,6 +108,7 @@ def test_size_limit_option(tree):
         (["hash", "x.jpg", "--format", "xml"], "xml"),
         (["hash", "x.jpg", "--workers", "-1"], "workers"),
         (["hash"], "Missing argument"),
+        (["hash", "x.jpg", "--out", "/no-such-folder/x.jsonl"], "cannot write /no-such-folder/x.jsonl"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(args, message):

@@ -61,7 +61,7 @@ def test_bad_file_changes_nothing_and_names_lines(tmp_path):
     body = f"id,pdq,labels\na,{good[0]},deepfake;minor\nb,xyz,\nc,{'0' * 64},\nd,{good[1]},\n"
     (tmp_path / "list.csv").write_text(body)
     result = run(tmp_path, "lists", "import", "l", str(tmp_path / "list.csv"))
-    assert result.returncode == 1
+    assert result.returncode == 2  # refused whole: nothing imported
     assert "line 3: pdq: expected 64 hex digits" in result.stderr and "line 4: pdq: all-zero" in result.stderr
     assert "nothing was imported" in result.stderr
     assert json.loads(run(tmp_path, "lists", "show", "l", "--json").stdout)["entries"]["active"] == 0
@@ -81,13 +81,14 @@ def test_threatexchange_lines_from_stdin(tmp_path):
 
 
 def test_list_delete_update_and_errors(tmp_path):
-    assert run(tmp_path, "lists", "create", "bad name", "--owner", "o").returncode == 1
+    assert run(tmp_path, "lists", "create", "bad name", "--owner", "o").returncode == 2  # a usage error
     assert run(tmp_path, "lists", "create", "x", "--owner", "o", "--thresholds", "pdq=500").returncode == 2
     assert run(tmp_path, "lists", "create", "x", "--owner", "o").returncode == 0
     assert run(tmp_path, "lists", "create", "x", "--owner", "o").returncode == 1
     updated = json.loads(run(tmp_path, "lists", "update", "x", "--action", "review", "--json").stdout)
     assert updated["default_action"] == "review"
-    assert run(tmp_path, "lists", "import", "missing", "-", stdin="").returncode == 1
+    missing = run(tmp_path, "lists", "import", "missing", "-", stdin="")
+    assert missing.returncode == 2 and "no list named 'missing'" in missing.stderr and str(tmp_path) in missing.stderr
     assert run(tmp_path, "lists", "import", "x", str(tmp_path / "nope.csv")).returncode == 2
     assert run(tmp_path, "lists", "delete", "x").returncode == 2  # no --yes and no terminal
     assert run(tmp_path, "lists", "delete", "x", "--yes", "--reason", "test").returncode == 0
@@ -134,4 +135,5 @@ def test_match_images_and_videos_against_the_lists(tmp_path, photos, hashes_file
     assert {e["relation"] for e in clip_match["evidence"]} == {"video", "exact"}
     assert image["decision"] == "review" and image["matches"][0]["variant"] == "flip_y"
     assert other["decision"] == "none" and other["matches"] == []
-    assert run(tmp_path, "match", str(clip), "--list", "nope").returncode == 1
+    unknown = run(tmp_path, "match", str(clip), "--list", "l", "--list", "nope")
+    assert unknown.returncode == 2 and "no list named 'nope'" in unknown.stderr and unknown.stdout == ""

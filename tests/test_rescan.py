@@ -258,7 +258,7 @@ def test_cli_writes_hits_and_reports_bad_lines(synthetic, tmp_path):
         (["--catalog", "nope.jsonl", "--list", "ncii"], 2, "no such file"),
         (["--list", "ncii"], 2, "--catalog"),
         (["--catalog", "CAT", "--list", "ncii", "--since", "yesterday-ish"], 2, "ISO date"),
-        (["--catalog", "CAT", "--list", "missing"], 1, "no list named 'missing'"),
+        (["--catalog", "CAT", "--list", "missing"], 2, "no list named 'missing'"),
     ],
 )
 def test_cli_bad_options(synthetic, args, code, message):

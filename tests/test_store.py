@@ -129,11 +129,18 @@ def test_failure_mid_import_rolls_back(store, monkeypatch):
     assert len(store.audit()) == 1
 
 
-def test_same_id_twice_in_one_file_last_wins(store):
-    h = hexes(2)
-    report = store.import_entries("ofcom-ncii", rows(rec("dup", h[0]), rec("dup", h[1])), actor="alice")
-    assert report.added == 1
-    assert store.get_entry("ofcom-ncii", "dup").record.signals["pdq"] == h[1]
+def test_same_id_twice_in_one_file_is_refused_naming_both_lines(store):
+    # It used to be "the last row silently wins": a file that names one case twice is ambiguous.
+    h = hexes(3)
+    report = store.import_entries("ofcom-ncii", rows(rec("dup", h[0]), rec("x", h[2]), rec("dup", h[1])), actor="alice")
+    assert not report.committed and report.invalid == 1
+    assert report.errors == [(3, "id 'dup' is also given on line 1: an id may appear only once in a file")]
+    assert list(store.iter_entries("ofcom-ncii")) == []
+    # skip_invalid: the first row stands, the repeat is left out and reported
+    kept = store.import_entries("ofcom-ncii", rows(rec("dup", h[0]), rec("x", h[2]), rec("dup", h[1])),
+                                actor="alice", skip_invalid=True)
+    assert kept.committed and kept.added == 2 and kept.invalid == 1 and kept.errors[0][0] == 3
+    assert store.get_entry("ofcom-ncii", "dup").record.signals["pdq"] == h[0]
 
 
 def test_revoke_rules(store):

@@ -30,7 +30,8 @@ INTERNAL = [
     "http://169.254.169.254/latest/meta-data/iam/", "http://10.0.0.1/", "http://127.0.0.1:5432/",
     "http://[::1]:6379/", "http://2130706433/", "http://0x7f.1/", "http://0x7f000001/", "http://017700000001/",
     "http://127.1/", "http://0/", "http://0.0.0.0:8000/", "http://[::]/", "http://[::ffff:127.0.0.1]/",
-    "http://[::ffff:7f00:1]/", "http://[::ffff:a9fe:a9fe]/", "http://[fe80::1%25eth0]/", "http://[fe80::1]/",
+    "http://[::ffff:7f00:1]/", "http://[::ffff:a9fe:a9fe]/", "http://[fe80::1%25eth0]/", "http://[fe80::1%25lo]/",
+    "http://[fe80::1]/",
     "http://192.168.1.1/", "http://172.16.0.1/", "http://100.64.0.1/", "http://224.0.0.1/", "http://239.1.2.3/",
     "http://255.255.255.255/", "http://240.0.0.1/", "http://[ff02::1]/", "http://[fc00::1]/", "http://[fd12::1]/",
     "http://[fec0::1]/", "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::]/", "http://[::127.0.0.1]/",
@@ -263,4 +264,22 @@ def test_tls_keeps_the_host_name_for_sni_and_the_certificate_check(tmp_path: Pat
     finally:
         worker.stop()
         receiver.close()
+        store.close()
+
+
+def test_an_unexpected_failure_is_a_logged_attempt_not_a_stuck_delivery(tmp_path: Path, monkeypatch):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    worker = DeliveryWorker(Ledger(store), timeout=5, max_attempts=1, policy=EgressPolicy.from_text(networks="127.0.0.0/8"))
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("getpeername failed on 10.9.8.7")
+
+    try:
+        ledger, hook_id = _hook_with_delivery(store, "http://127.0.0.1:9/h")
+        monkeypatch.setattr(worker._client, "stream", broken)
+        assert worker.run_once() == 1
+        [delivery] = ledger.deliveries(hook_id)
+        assert delivery["status"] == "failed" and [t["error"] for t in delivery["tries"]] == ["network_error"]
+    finally:
+        worker.stop()
         store.close()

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -37,6 +38,17 @@ log = logging.getLogger(__name__)
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+CATEGORIES = ("refused", "unresolvable", "timeout", "connect_error", "tls_error", "invalid_url", "protocol_error",
+              "network_error")  # and http_<status> for an answer outside 2xx
+_SHOWN = re.compile("|".join(CATEGORIES) + r"|http_\d{3}")
+
+
+def shown_error(error: str | None) -> str | None:
+    """An attempt's error as the deliveries log shows it: a category; "error" for anything else (attempts
+    logged before categories held the connection error's text)."""
+    return error if error is None or _SHOWN.fullmatch(error) else "error"
 
 
 def error_category(exc: Exception) -> str:
@@ -122,10 +134,12 @@ class DeliveryWorker:
                 status = response.status_code
             if not 200 <= status < 300:
                 error = f"http_{status}"
-        except (httpx.HTTPError, httpx.InvalidURL, Refused) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt, logged and retried, never a stuck row
             error = error_category(exc)
-            log.info("webhook %d delivery %d attempt %d failed: %s (%s)", delivery.webhook_id, delivery.id,
-                     delivery.attempts + 1, error, type(exc).__name__)
+            expected = isinstance(exc, httpx.HTTPError | httpx.InvalidURL | Refused)
+            log.log(logging.INFO if expected else logging.WARNING, "webhook %d delivery %d attempt %d failed: %s (%s)",
+                    delivery.webhook_id, delivery.id, delivery.attempts + 1, error, type(exc).__name__,
+                    exc_info=not expected)
         delivered = error is None
         tries = delivery.attempts + 1
         retry_in = None if delivered or tries >= self.max_attempts else self.backoff * 2 ** (tries - 1)

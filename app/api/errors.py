@@ -12,6 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -85,6 +86,21 @@ def too_large_message(limit: int) -> str:
     return f"the request body is larger than the limit of {limit:,} bytes"
 
 
+# A database too busy to take this write now: SQLite's writer lock past its busy timeout; PostgreSQL's
+# lock_not_available, deadlock_detected, serialization_failure, query_canceled (a statement timeout).
+_BUSY_SQLSTATES = frozenset({"55P03", "40P01", "40001", "57014"})
+BUSY_RETRY_SECONDS = 2
+
+
+def database_busy(exc: OperationalError) -> bool:
+    """Whether `exc` says the database is busy (retry later), not broken."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database table is locked" in text or "database is busy" in text
+
+
 def media_error(exc: MediaError) -> ApiError:
     return ApiError(MEDIA_STATUS.get(exc.code, 422), exc.code, exc.message)
 
@@ -143,6 +159,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid", validation_message(exc.errors()))
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        if database_busy(exc):
+            log.warning("database busy on %s %s: answered 503", request.method, request.url.path)
+            return error_response(503, "busy", "the database is busy with other writes; retry in a moment",
+                                  {"Retry-After": str(BUSY_RETRY_SECONDS)})
+        log.exception("database error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "internal error; it has been logged")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,8 +7,8 @@ concurrent requests share a commit instead of each paying for one; tickets that 
 go into the next. A ticket is all or nothing: its rows are stored together, or none of them are and
 its request is told so.
 
-If a transaction fails, the database may be down (an OperationalError: every ticket in it fails at
-once, and their requests answer 503), or one row may be unstorable: the tickets are then halved and
+If a transaction fails, the database may be down (an OperationalError or InterfaceError: every
+ticket in it fails at once, and their requests answer 503), or one row may be unstorable: the tickets are then halved and
 each half written alone, down to the single ticket at fault, which is set aside with an error in the
 log and a metric, never retried, so that one bad row never blocks the others. Nothing is retried
 forever and nothing waits in memory for a database that does not answer: a request that has waited
@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.api import metrics
 from index.ledger import Ledger, LoggedMatch
@@ -147,7 +147,7 @@ class MatchLogWriter:
         started = time.perf_counter()
         try:
             stored = self.ledger.write_matches([row for t in tickets for row in t.rows])
-        except OperationalError as exc:  # the database is unreachable or busy past its timeout
+        except (OperationalError, InterfaceError) as exc:  # the database is unreachable or busy past its timeout
             log.error("match log: the database refused a commit of %d rows (%s); their requests answer 503",
                       sum(len(t.rows) for t in tickets), type(exc.orig or exc).__name__)
             self._fail(tickets, "unavailable", "the database is unavailable")

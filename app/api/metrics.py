@@ -3,7 +3,9 @@
 With several uvicorn workers, `takedown serve` points PROMETHEUS_MULTIPROC_DIR at a fresh private
 folder before the workers start; prometheus_client then keeps each process's values in files there
 and `render()` sums them, so a scrape sees the whole service whichever worker answers it. Labels never
-carry content refs, keys or hashes (unbounded, and not for a metrics system to hold).
+carry content refs, keys or hashes (unbounded, and not for a metrics system to hold), nor list names:
+/metrics needs no key (Prometheus scrapes it), and a list's name can say whom it protects. Lists are
+labelled by their numeric id, which those with a key map to names (GET /v1/lists).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ REQUEST_SECONDS = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-MATCHES = Counter("takedown_matches_total", "Matched entries by list and action.", ["list", "action"])
+MATCHES = Counter("takedown_matches_total", "Matched entries by list id and action.", ["list_id", "action"])
 DECISIONS = Counter("takedown_match_decisions_total", "Match requests by decision.", ["decision"])
 HASH_SECONDS = Histogram(
     "takedown_hash_seconds", "Time to hash (and for matches, search) one upload, by media kind.", ["kind"],

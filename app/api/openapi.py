@@ -3,6 +3,7 @@
 Added here, each from the code that decides it, never from a hand-kept list of paths:
 - the bearer security scheme, and on every operation that checks a key (its `app.api.auth.require`
   dependency) the security requirement, 401, 403 when some role may not call it, and the roles that may;
+  and 503 `busy` (with Retry-After): such an operation reads the store, which may be too busy to answer;
 - 400 and 413 on every operation with a body (a body that cannot be read at all, e.g. JSON that is not
   UTF-8; app.api.edge counts every body against a limit), 422 (the one
   error shape, not FastAPI's validation schema) on every operation with parameters or a body;
@@ -135,6 +136,8 @@ def _complete(op: dict[str, Any], method: str, roles: frozenset[str] | None) -> 
         named = ", ".join(r for r in ANY_ROLE if r in roles)
         op["description"] = f"{op.get('description', '').rstrip()}\n\nKeys: {named}.".lstrip()
         responses.setdefault("401", _documented(401))
+        # The key is looked up in the store, so any of these can meet a busy database (app.api.errors).
+        responses.setdefault("503", _documented(503))
         if roles != frozenset(ANY_ROLE):
             responses.setdefault("403", _documented(403, f"The key's role (or its owner) may not do this; "
                                                          f"this operation is for {named} keys"))

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from app.api.storable import free_text, one_line
 from app.keys import ROLES
-from index.lists import DEFAULT_VIDEO_POLICY, MAX_THRESHOLDS
+from index.lists import DEFAULT_VIDEO_POLICY, MAX_THRESHOLDS, NAME_PATTERN
 from index.model import Action as ActionEnum
 from index.validate import KINDS, MAX_EXTERNAL_ID_CHARS
 from matcher.registry import LIST_ONLY, SIGNAL_TYPES
@@ -29,7 +29,7 @@ Role = Literal["admin", "curator", "matcher", "auditor"]
 assert set(Action.__args__) == {a.value for a in ActionEnum} and Role.__args__ == ROLES  # type: ignore[attr-defined]
 
 # What index.lists.validate_name accepts (also the pattern of the `name` path parameter).
-LIST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+LIST_NAME_PATTERN = f"^{NAME_PATTERN}$"
 MAX_LISTS_PER_MATCH = 100
 NOT_BLANK = r"\S"  # at least one character that is not white space (the service strips values)
 
@@ -138,19 +138,22 @@ _MEANING = {
     415: "Not a content type this operation reads, or not media it can decode",
     422: "The request is well-formed but invalid; the message says which field and why",
     429: "This process is already handling as many uploads as it may; retry after Retry-After seconds",
-    503: "Not ready",
+    503: "`busy`: the database is busy with other writes (SQLite's writer lock, a PostgreSQL lock or "
+         "statement timeout); nothing was changed: retry after Retry-After seconds",
     504: "Processing the upload took longer than the processing timeout and was abandoned",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "Always `Bearer`", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
 }
 
 
-def error_response(status: int, description: str | None = None) -> dict[str, Any]:
-    """One documented error response: the one error shape, what the status means here."""
+def error_response(status: int, description: str | None = None, headers: bool = True) -> dict[str, Any]:
+    """One documented error response: the one error shape, what the status means here (and the headers
+    it carries, unless `headers` is False)."""
     out: dict[str, Any] = {"model": ErrorOut, "description": description or _MEANING[status]}
-    if status in _HEADERS:
+    if headers and status in _HEADERS:
         out["headers"] = _HEADERS[status]
     return out
 

@@ -1,6 +1,7 @@
 """What one service process holds for its lifetime: the store, the live index (opened once, from the
 snapshot when there is a sound one, then following the store), API keys, the ledger, the match-log
-writer (group commit), the webhook worker and the upload gate. Started and stopped by the app's lifespan.
+writer (group commit), the webhook worker and the upload gate. Started and stopped by the app's lifespan;
+a shutdown signal halts the outgoing work at once and bounds the whole shutdown (app.api.shutdown).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.api.egress import EgressPolicy
 from app.api.entry_cache import CachedEntries, IndexView
 from app.api.matchlog import MatchLogWriter
 from app.api.settings import Settings
+from app.api.shutdown import ShutdownGuard
 from app.api.uploads import UploadGate, hash_options, sandbox_limits
 from app.hashjob import single_threaded_numerics
 from app.keys import KeyStore
@@ -72,12 +74,20 @@ class Services:
         services.match_log.start()
         services.deliveries.start()
         metrics.update_index(index.stats())
+        ShutdownGuard(settings.shutdown_seconds, services.halt).install()
         return services
 
-    def stop(self) -> None:
-        self.match_log.stop()
+    def halt(self) -> None:
+        """At the shutdown signal, before requests have drained: nothing more goes out (webhooks) and
+        the index stops following. The match log keeps its queue until `stop` writes it."""
         self.deliveries.stop()
         self.index.stop()
+
+    def stop(self) -> None:
+        """Stop everything (each part waits a bounded time), writing the queued match log last."""
+        self.deliveries.stop()
+        self.index.stop()
+        self.match_log.stop()
         self.uploads.close()
         self.store.close()
         metrics.process_exited(os.getpid())

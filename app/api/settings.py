@@ -57,6 +57,7 @@ class Settings:
     webhook_allow_hosts: str = ""
     webhook_allow_networks: str = ""
     max_batch: int = 1000  # hash sets per /v1/match/batch call
+    shutdown_seconds: float = 30.0  # from SIGTERM to exit, whatever is running (app.api.shutdown)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

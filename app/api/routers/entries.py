@@ -114,7 +114,7 @@ async def import_entries(
     chosen = format.value
     if chosen == "auto":
         chosen = _BY_CONTENT_TYPE.get(request.headers.get("content-type", "").split(";")[0].strip().lower(), "auto")
-    with tempfile.TemporaryFile(dir=svc.uploads.spool_dir) as spool:
+    with tempfile.TemporaryFile(dir=svc.uploads.spool_dir) as spool:  # buffered: open_entries peeks at it
         async for chunk in request.stream():
             spool.write(chunk)
         spool.seek(0)
@@ -128,20 +128,11 @@ async def import_entries(
 
 
 def _import(svc: Services, name: str, spool: IO[bytes], fmt: str, key: ApiKey, skip_invalid: bool) -> ImportReport:
-    try:
-        if fmt == "json":
-            lines: Iterator[str] = _json_lines(spool, svc.settings.max_json_bytes * 10)
-            fmt = "jsonl"
-        else:
-            text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-            first = next(text, "")
-            if fmt == "auto":
-                fmt = formats.detect_format(None, first)
-            lines = itertools.chain([first], text)
-        return svc.store.import_entries(name, formats.read_entries(lines, fmt), actor=key.actor,
-                                        skip_invalid=skip_invalid, source="api")
-    except UnicodeDecodeError:
-        raise ApiError(422, "invalid_format", "the body is not UTF-8 text; nothing was imported") from None
+    if fmt == "json":
+        rows = formats.require_rows(formats.read_entries(_json_lines(spool, svc.settings.max_json_bytes * 10), "jsonl"))
+    else:
+        rows = formats.open_entries(spool, fmt)  # bounded lines; each undecodable or over-long line is named
+    return svc.store.import_entries(name, rows, actor=key.actor, skip_invalid=skip_invalid, source="api")
 
 
 def _json_lines(spool: IO[bytes], limit: int) -> Iterator[str]:
@@ -151,8 +142,10 @@ def _json_lines(spool: IO[bytes], limit: int) -> Iterator[str]:
         raise ApiError(413, "too_large", f"a JSON array body may be at most {limit:,} bytes; send JSONL or CSV")
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise ApiError(422, "invalid_format", "the body is not usable JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(422, "invalid_format", f"the body is not JSON: {exc}") from None
+        raise ApiError(422, "invalid_format", f"the body is not JSON: {str(exc)[:200]}") from None
     if isinstance(data, dict) and isinstance(data.get("entries"), list):
         data = data["entries"]
     if not isinstance(data, list):

@@ -21,7 +21,7 @@ async def healthz() -> Response:
 
 
 @router.get("/readyz", summary="Ready: the index is loaded and in step with the store",
-            responses={503: documented_error(503, "Not ready: the index is behind the store")})
+            responses={503: documented_error(503, "`not_ready`: the index is behind the store", headers=False)})
 async def readyz(request: Request) -> Response:
     """Ready when this process's index has caught up with the store (for load balancers); needs no key."""
     ready, state = await run_in_threadpool(services(request).ready)

@@ -113,7 +113,7 @@ def _counted(body: dict[str, object]) -> None:
     """Metrics of an answered (logged) match request."""
     for m in body["matches"]:  # type: ignore[attr-defined]
         if m.get("match"):
-            metrics.MATCHES.labels(str(m.get("list")), str(m.get("action"))).inc()
+            metrics.MATCHES.labels(str(m["list_id"]), str(m.get("action"))).inc()
     metrics.DECISIONS.labels(str(body["decision"])).inc()
 
 
@@ -129,14 +129,16 @@ async def answer(svc: Services, body: dict[str, object], logged: list[LoggedMatc
 
 def _unavailable(error: BaseException) -> ApiError:
     reason = str(error) if isinstance(error, MatchLogUnavailable) else "the match log failed"
-    return ApiError(503, "match_log_unavailable", f"{reason}; no match was recorded: try again",
+    return ApiError(503, "match_log_unavailable", f"{reason}; no match id is given: try again",
                     headers={"retry-after": "5"})
 
 
 @router.post("/match", response_model=MatchResult, openapi_extra=_MATCH_BODY,
              summary="Match an uploaded image or video, or hashes computed on your side",
              responses={**errors(404, *UPLOAD_ERRORS),
-                        503: error_response(503, "The matches could not be logged; nothing was recorded.")})
+                        503: error_response(503, "`match_log_unavailable`: the matches could not be logged, no match "
+                                                "id is given; or `busy` (the database is busy). Retry after "
+                                                "Retry-After seconds.")})
 async def match(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
     """Send JSON `{"hashes": {...}}` (the content never leaves your platform), or the file itself as
     multipart/form-data (hashed, then discarded). Answers the hashes, one match per matched entry with

@@ -1,7 +1,8 @@
-"""GET /v1/lists/{name}/report: per entry of a list over a period, matches, distinct content refs,
-outcomes (the latest per match), first and last seen; JSON or CSV. For admins, auditors and the
-owning curator, deleted lists included (the record outlives the list; `deleted_at` says when).
-`since` and `until` read as the command line reads times (app.timespec: `7d`, ISO 8601)."""
+"""GET /v1/lists/{name}/report: per entry of a list over a period, matches (copies: one per request
+and entry, however many signals found it; index.ledger.report), distinct content refs, outcomes (the
+latest per match), first and last seen; JSON or CSV. For admins, auditors and the owning curator,
+deleted lists included (the record outlives the list; `deleted_at` says when). `since` and `until`
+read as the command line reads times (app.timespec: `7d`, ISO 8601)."""
 
 from __future__ import annotations
 

@@ -12,13 +12,13 @@ still had to send.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
+from app.api.delivery import shown_error
 from app.api.egress import Refused
 from app.api.errors import ApiError
 from app.api.params import Id32, Limit
@@ -32,10 +32,6 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 _SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
 _ROLES = (ADMIN, CURATOR, MATCHER)
 HookId = Annotated[Id32, Path(description="The webhook's id (from GET /v1/webhooks).")]
-# What an attempt's error may say (app.api.delivery.error_category); rows written before that are shown
-# as "error", whatever detail they held.
-_CATEGORY = re.compile(r"(refused|unresolvable|timeout|connect_error|tls_error|invalid_url|protocol_error|"
-                       r"network_error|http_\d{3})")
 
 
 def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
@@ -79,8 +75,7 @@ def deliveries(hook_id: HookId, request: Request,
     found = svc.ledger.deliveries(hook_id, limit)
     for delivery in found:
         for attempt in delivery["tries"]:  # type: ignore[attr-defined]
-            if attempt["error"] is not None and not _CATEGORY.fullmatch(attempt["error"]):
-                attempt["error"] = "error"
+            attempt["error"] = shown_error(attempt["error"])
     return found
 
 

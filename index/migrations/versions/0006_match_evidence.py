@@ -2,15 +2,15 @@
 that supports it (signal, distance, relation, variant...), strongest first. Rows logged before this
 revision have none (their one signal is in the row's own columns).
 
-Revision ID: 0004_match_evidence
+Revision ID: 0006_match_evidence
 Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_match_evidence"
-down_revision = "0003"
+revision = "0006_match_evidence"
+down_revision = "0005_audit_chain"
 branch_labels = None
 depends_on = None
 
