@@ -215,8 +215,8 @@ def list_entries(
     return {"entries": [entry_dict(i) for i in page], "next_after": page[-1].id if len(page) == limit else None}
 
 
-# `:path` lets an id hold "/"; the revoke route is declared first so that a POST ending in /revoke is a
-# revocation (GET has only the one route, so an id ending in "/revoke" still reads as itself).
+# `:path` lets an id hold "/"; a POST ending in /revoke is a revocation (the only POST route there), while
+# a GET of an id ending in "/revoke" still reads that entry (get_entry_ending_in_revoke, below).
 @router.post("/lists/{name}/entries/{external_id:path}/revoke",
              summary="Revoke an entry (it stops matching at once)", responses=errors(404, 409))
 def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Request,
@@ -228,6 +228,27 @@ def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Requ
     revoked = svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason)
     svc.changed()  # no match from the next request on
     return entry_dict(revoked)
+
+
+# The one-entry GET takes any id, so it also answers at the paths of the routes above: the entry `media`
+# at .../entries/media, and an entry whose id ends in "/revoke" at .../entries/{id}/revoke. Declared as
+# GETs of those paths too, so that what the document says a path allows is what it does (the 405's
+# Allow header, app.api.errors.allowed_methods, names GET there).
+@router.get("/lists/{name}/entries/media", summary="The entry whose id is `media`", responses=errors(404))
+def get_entry_named_media(name: str, request: Request,
+                          key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """`GET /v1/lists/{name}/entries/{external_id}` for the id `media` (this path's POST adds an entry
+    from media)."""
+    return get_entry(name, "media", request, key)
+
+
+@router.get("/lists/{name}/entries/{external_id:path}/revoke", summary="One entry whose id ends in `/revoke`",
+            responses=errors(404))
+def get_entry_ending_in_revoke(name: str, external_id: ExternalId, request: Request,
+                               key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """`GET /v1/lists/{name}/entries/{external_id}` for the id `{external_id}/revoke` (this path's POST
+    revokes the entry `{external_id}`)."""
+    return get_entry(name, f"{external_id}/revoke", request, key)
 
 
 @router.get("/lists/{name}/entries/{external_id:path}", summary="One entry", responses=errors(404))
