@@ -9,7 +9,7 @@ and stateful sequences that follow the document's links (create a list, then rea
 into, export and delete it; create a key or a webhook, then revoke or delete it; ...).
 tests/schemathesis.toml lists the few checks turned off where a JSON Schema cannot state the rule.
 
-Size: TAKEDOWN_SCHEMATHESIS_EXAMPLES (default 10) examples per operation and phase, over the 28
+Size: TAKEDOWN_SCHEMATHESIS_EXAMPLES (default 10) examples per operation and phase, over the 30
 operations, with a fixed seed (TAKEDOWN_SCHEMATHESIS_SEED) so that a run is repeatable; the README
 gives the time it takes.
 """
@@ -73,6 +73,7 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     log = errors.decode(errors="replace")
     assert run.returncode == 0, f"schemathesis found problems:\n{run.stdout[-30000:]}\n{run.stderr[-3000:]}"
     summary = run.stdout[run.stdout.find("SUMMARY"):]
+    print(summary)  # the run's size and time, for the README (pytest -s)
     assert f"Selected: {operations}/{operations}" in summary and f"Tested: {operations}" in summary, summary
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in summary, summary

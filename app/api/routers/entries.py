@@ -103,12 +103,13 @@ async def import_entries(
     name: str, request: Request,
     format: BodyFormat = Query(BodyFormat.auto, description="json, jsonl, csv or te (threatexchange signal "  # noqa: A002
                                "lines). Default (auto): from Content-Type, else the first line."),
-    skip_invalid: Annotated[StrictBool, Query(description="Import the good rows of a body with bad ones.")] = False,
+    skip_invalid: Annotated[StrictBool, Query(description="Import the good rows of a body with bad ones (a body with no good row is 422 all the same).")] = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR)),
 ) -> dict[str, object]:
     """Add or update many entries in one body, through the same importer as `takedown lists import`.
     All or nothing: a body with bad rows imports nothing and answers 422 with each bad row's line and
-    reason, unless `skip_invalid=true`. For admins and the owning curator."""
+    reason, unless `skip_invalid=true` (then the good rows are imported and the bad ones reported; a
+    body with no good row is still 422). For admins and the owning curator."""
     svc = services(request)
     ensure_manage(key, await run_in_threadpool(svc.store.get_list, name))
     chosen = format.value
@@ -122,8 +123,10 @@ async def import_entries(
     if report.committed:
         await run_in_threadpool(svc.changed)  # matchable from the next request on
     if not report.committed:
-        raise ApiError(422, "invalid_rows", f"{report.invalid} bad rows: nothing was imported into {name!r} "
-                       "(fix them, or pass skip_invalid=true to import the rest)", details=report.to_dict())
+        why = (f"{report.invalid} bad rows and no good one: nothing was imported into {name!r}" if skip_invalid else
+               f"{report.invalid} bad rows: nothing was imported into {name!r} (fix them, or pass skip_invalid=true "
+               "to import the rest)")
+        raise ApiError(422, "invalid_rows", why, details=report.to_dict())
     return report.to_dict()
 
 
