@@ -73,7 +73,8 @@ def add_commands(command: str | None = None) -> typer.Typer:
 
 def hash_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(metavar="PATH", help="Files, folders or quoted glob patterns to hash.", show_default=False)
+        list[str] | None,
+        typer.Argument(metavar="PATH", help="Files, folders or quoted glob patterns to hash.", show_default=False),
     ] = None,
     from_list: Annotated[
         str | None,

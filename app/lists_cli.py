@@ -179,7 +179,8 @@ def import_(
     name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
     file: Annotated[str, typer.Argument(metavar="FILE", help="JSONL, CSV or threatexchange signal lines; '-' reads stdin.")],
     fmt: Annotated[
-        ImportFormat, typer.Option("--format", "-f", help="The file's format; auto: by its extension, else its first line.")
+        ImportFormat,
+        typer.Option("--format", "-f", help="The file's format; auto: by its extension, else its first line."),
     ] = ImportFormat.auto,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the good rows of a file with bad ones.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,

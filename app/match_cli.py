@@ -46,7 +46,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 def match_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(metavar="PATH", help="Files, folders or quoted glob patterns to check.", show_default=False)
+        list[str] | None,
+        typer.Argument(metavar="PATH", help="Files, folders or quoted glob patterns to check.", show_default=False),
     ] = None,
     lists: Annotated[
         list[str] | None,

@@ -40,10 +40,12 @@ def rescan_command(
     list_name: Annotated[str, typer.Option("--list", "-l", metavar="NAME", help="The list to rescan against.")],
     since: Annotated[
         str | None,
-        typer.Option("--since", metavar="WHEN",
-                     help="Only entries added or changed since: ISO time (UTC unless it has an offset), or an age (24h, 7d)."),
+        typer.Option("--since", metavar="WHEN", help="Only entries added or changed since: ISO time (UTC unless "
+                     "it has an offset), or an age (24h, 7d)."),
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format (CSV: one row per hit).")] = OutputFormat.jsonl,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format (CSV: one row per hit).")
+    ] = OutputFormat.jsonl,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the hits here instead of stdout.")
     ] = None,

@@ -20,7 +20,8 @@ for memory) or `CorruptMedia` (a decoder crashed on the file). At most as many w
 have run at once (the caller bounds that; see app.api.uploads).
 
 Only media bytes, file paths and results pass through the workers' pipes; nothing is logged but
-exit statuses.
+exit statuses. As with any multiprocessing start method but fork, a program that starts a sandbox
+must guard its main module (`if __name__ == "__main__":`): workers import it (as `__mp_main__`).
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ class SandboxLimits:
     after which it is replaced."""
 
     cpu_seconds: float = 60.0
-    memory_bytes: int = 3072 * MB
+    memory_bytes: int = 2048 * MB
     recycle_bytes: int = 512 * MB
 
 
 class Timeout(Exception):
     """The task ran past its wall-clock timeout; its worker was killed."""
+
+
+class Closed(Exception):
+    """The sandbox was closed (the service is stopping) before the task ended."""
 
 
 class _Crashed(Exception):
@@ -77,6 +82,7 @@ class Sandbox:
         # worker on its first task.)
         self._context.set_forkserver_preload(["app.sandbox", *preload])
         self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -85,6 +91,8 @@ class Sandbox:
         worker spent its CPU or memory budget, `CorruptMedia` when it crashed, `Timeout` past
         `timeout` seconds (the worker is killed first), RuntimeError for a bug in `fn`."""
         worker = self._take()
+        with self._lock:
+            self._busy.add(worker)
         try:
             status, value, retire = worker.run(fn, args, timeout)
         except Timeout:
@@ -92,10 +100,15 @@ class Sandbox:
             raise
         except _Crashed as exc:
             worker.kill()
+            if self._closed:
+                raise Closed from None
             raise _crash_error(exc.exitcode, self.limits) from None
         except BaseException:
             worker.kill()
             raise
+        finally:
+            with self._lock:
+                self._busy.discard(worker)
         if retire:
             worker.stop()
         else:
@@ -126,17 +139,21 @@ class Sandbox:
             return len(self._idle)
 
     def close(self) -> None:
-        """Stop every idle worker; a worker busy now is stopped when its task ends."""
+        """Stop every worker: idle ones at once, busy ones killed (their callers get an error), so
+        that a shutdown never waits for a task."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            busy = list(self._busy)
         for worker in idle:
             worker.stop()
+        for worker in busy:
+            worker.process.kill()
 
     def _take(self) -> _Worker:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the sandbox is closed")
+                raise Closed
             while self._idle:
                 worker = self._idle.pop()
                 if worker.alive():

@@ -438,11 +438,17 @@ class Store:
                     with self.engine.begin() as conn:
                         seq = self._next_seq(conn)  # the writer lock, for this slice only
                         began = time.monotonic()
-                        while pending is not None and time.monotonic() - began < WRITE_SLICE_SECONDS:
+                        while True:  # at least one batch per slice
                             self._write_batch(conn, list_id, pending, seq, actor, report, import_id=import_id,
                                               changes=changes)
+                            if time.monotonic() - began >= WRITE_SLICE_SECONDS:
+                                break
                             pending = next(batches, None)
+                            if pending is None:
+                                break
                         conn.execute(update(imports).where(imports.c.id == import_id).values(heartbeat_at=utc_now()))
+                    if pending is not None:  # the slice ended on time: read on outside the transaction
+                        pending = next(batches, None)
                     with self.engine.begin() as conn:  # after the slice: ANALYZE must not hold the writer lock
                         analyzed_at = _refresh_statistics(conn, report.added, analyzed_at)
                 with self.engine.begin() as conn:

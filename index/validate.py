@@ -86,7 +86,7 @@ def _external_id(value: object) -> str:
     if _has_control(text):
         raise InvalidEntry(f"id: contains a control character: {text[:80]!r}")
     if _has_surrogate(text):
-        raise InvalidEntry(f"id: contains a lone UTF-16 surrogate, which is no character: {text[:80]!r}")
+        raise InvalidEntry(f"id: contains a lone surrogate (half of a UTF-16 pair), which is no character: {text[:80]!r}")
     return text
 
 
@@ -291,7 +291,7 @@ def _labels(labels: Iterable[str]) -> tuple[str, ...]:
         if _has_control(text):
             raise InvalidEntry(f"label {text!r} contains a control character")
         if _has_surrogate(text):
-            raise InvalidEntry(f"label {text!r} contains a lone UTF-16 surrogate, which is no character")
+            raise InvalidEntry(f"label {text!r} contains a lone surrogate (half of a UTF-16 pair), which is no character")
         kept[text] = None
     if len(kept) > MAX_LABELS:
         raise InvalidEntry(f"{len(kept)} labels; at most {MAX_LABELS} are allowed")

@@ -197,3 +197,23 @@ def test_a_huge_line_is_never_held_in_memory(api: Api):
 def test_list_names_are_checked_whole(api: Api, name: str):
     r = api.client.post("/v1/lists", json={"name": name}, headers=api.h("curator"))
     assert_error(r, 422, "invalid")
+
+
+def test_a_busy_database_answers_503_with_retry_after_never_500(api: Api, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    api.store.create_list("busy", owner="Ofcom", actor="test")
+
+    def locked(*_a, **_k):  # what SQLite raises once its busy timeout has passed
+        raise OperationalError("UPDATE store_state ...", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(api.services.store, "revoke", locked)
+    r = api.client.post("/v1/lists/busy/entries/a/revoke", json={"reason": "appeal"}, headers=api.h("curator"))
+    assert_error(r, 503, "busy")
+    assert r.headers["retry-after"] == "2"
+    monkeypatch.setattr(api.services.store, "revoke",
+                        lambda *_a, **_k: (_ for _ in ()).throw(OperationalError("x", {}, sqlite3.OperationalError("disk I/O error"))))
+    assert_error(api.client.post("/v1/lists/busy/entries/a/revoke", json={"reason": "appeal"}, headers=api.h("curator")),
+                 500, "internal")

@@ -247,3 +247,83 @@ def test_refused_on_every_upload_endpoint(listed: Api, name, data, status, code)
         r = _upload(listed, endpoint, blob, n)
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), (endpoint, r.text)
         assert time.monotonic() - started < 10, endpoint
+
+
+# -- the limits themselves ----------------------------------------------------------------------------
+
+
+def test_decoded_pixel_budget_stops_a_video_while_decoding():
+    from matcher.errors import TooMuchWork
+    from matcher.video import MIN_FRAME_COST, VideoLimits, hash_video
+    from tests.adversarial.media import video
+
+    clip = video("matroska", "libx264", (16, 16), 60)
+    assert hash_video(clip, limits=VideoLimits(max_decoded_pixels=60 * MIN_FRAME_COST)).decoded_frames == 60
+    with pytest.raises(TooMuchWork, match="pixels"):
+        hash_video(clip, limits=VideoLimits(max_decoded_pixels=20 * MIN_FRAME_COST))
+
+
+def test_animation_budgets_are_checked_before_compositing():
+    from matcher.errors import TooMuchWork
+    from matcher.video import VideoLimits, hash_video
+
+    gif = gif_frames_on_canvas(50, (64, 64))
+    assert hash_video(gif).decoded_frames == 50
+    started = time.process_time()
+    with pytest.raises(TooMuchWork, match="frames"):
+        hash_video(gif, limits=VideoLimits(max_animation_frames=49))
+    with pytest.raises(TooMuchWork, match="pixels"):
+        hash_video(gif, limits=VideoLimits(max_animation_pixels=49 * 64 * 64))
+    assert time.process_time() - started < 1
+
+
+@pytest.mark.slow
+def test_no_corpus_image_is_near_the_density_floor(corpus_images):
+    """The bytes-per-pixel rule (matcher.decode.MAX_PIXELS_PER_BYTE) refuses no real photo: the sparsest
+    corpus file of each format stays far inside it."""
+    from PIL import Image
+
+    from matcher.decode import MAX_PIXELS_PER_BYTE
+
+    densest: dict[str, float] = {}
+    for path in corpus_images:
+        with Image.open(path) as im:
+            ratio = im.width * im.height / path.stat().st_size
+            densest[im.format] = max(densest.get(im.format, 0.0), ratio)
+    print("most pixels per byte in the corpus:", {k: round(v) for k, v in densest.items()})
+    for fmt, ratio in densest.items():
+        assert ratio * 10 < MAX_PIXELS_PER_BYTE[fmt], fmt
+
+
+def test_a_stalled_body_ends_with_408_without_reaching_a_slot():
+    import asyncio
+
+    from app.api.edge import Edge
+    from app.api.settings import Settings
+
+    reached: list[str] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]  # reads the body as a router does
+        while (await receive()).get("more_body"):
+            pass
+        reached.append("body read")
+
+    async def stalled_receive():  # type: ignore[no-untyped-def]
+        if not reached and not sent_first:
+            sent_first.append(1)
+            return {"type": "http.request", "body": b"x" * 150, "more_body": True}
+        await asyncio.sleep(3600)
+
+    sent_first: list[int] = []
+    messages: list[dict] = []
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        messages.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/hash",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=b"), (b"content-length", b"1000000")]}
+    started = time.monotonic()
+    asyncio.run(Edge(app, Settings(body_read_timeout=0.3))(scope, stalled_receive, send))
+    assert time.monotonic() - started < 5
+    assert not reached
+    assert messages[0]["status"] == 408 and b"body_timeout" in messages[1]["body"]

@@ -153,11 +153,18 @@ def test_concurrent_upload_limit_and_timeout(tmp_path, photos, monkeypatch):
         assert upload(api, "/v1/hash", jpeg(photos["coffee"])).status_code == 200  # a worker is up
         monkeypatch.setattr(hash_router, "hash_media", slow_tasks.sleep_then_hash)
         started = time.monotonic()
-        assert_error(upload(api, "/v1/hash", jpeg(photos["astronaut"])), 504, "timeout")
+        pidfile = tmp_path / "worker.pid"
+        r = api.client.post("/v1/hash", files={"file": ("a.jpg", jpeg(photos["astronaut"]))},
+                            data={"pidfile": str(pidfile)}, headers=api.h("matcher"))
+        assert_error(r, 504, "timeout")
         assert time.monotonic() - started < 10
-        # The work was stopped, not abandoned: its worker process is gone and the slot is free at once.
+        # The work was stopped, not abandoned: the slot is free at once and its worker process is gone.
         assert gate.active == 0
-        assert gate.sandbox.workers() == 0
+        worker = int(pidfile.read_text())
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{worker}")
         monkeypatch.undo()
         assert upload(api, "/v1/hash", jpeg(photos["coffee"])).status_code == 200  # a fresh worker
     store.close()

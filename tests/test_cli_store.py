@@ -91,6 +91,7 @@ def test_match_refuses_a_store_without_lists(tmp_path, photo):
     assert f"TAKEDOWN_DATA_DIR={old / 'data'}" in run.stderr  # the old store is pointed out, not silently ignored
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_unknown_lists_are_usage_errors(tmp_path, photo, listed):
     env = listed["env"]
     run = takedown(env, "match", str(photo), "--list", "l", "--list", "nope", cwd=tmp_path)
@@ -115,6 +116,7 @@ def test_no_password_is_printed(tmp_path, photo):
     assert db.describe_store("postgresql://u:pw@h/d?password=pw2&sslmode=require") == "postgresql://u:***@h/d?..."
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_match_and_rescan_write_csv(tmp_path, photo, listed):
     env = listed["env"]
     other = photo.parent / "other.png"
@@ -144,6 +146,7 @@ def test_match_and_rescan_write_csv(tmp_path, photo, listed):
     assert f"store: {listed['store']}" in hits.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_a_folder_of_folders_without_recursive_says_so(tmp_path, photo, listed):
     env = listed["env"]
     cases = tmp_path / "cases"
@@ -171,6 +174,7 @@ def test_snapshot_warning_only_for_a_snapshot_that_was_written(tmp_path, photo, 
     assert json.loads(broken.stdout)["decision"] == "takedown"
 
 
+@pytest.mark.slow  # four or five CLI runs: about 10 s of CPU
 def test_lists_show_is_a_table_or_json_with_offsets_on_times(tmp_path, listed):
     env = listed["env"]
     table = takedown(env, "lists", "show", "l", cwd=tmp_path)
@@ -194,7 +198,7 @@ def test_format_errors_are_neutral_and_the_cli_adds_its_hint(tmp_path, listed):
     odd = tmp_path / "hashes.dat"
     odd.write_text("hello there\n")
     run = takedown(listed["env"], "lists", "import", "l", str(odd), cwd=tmp_path)
-    assert run.returncode == 1 and "choose one with --format" in run.stderr
+    assert run.returncode == 2 and "choose one with --format" in run.stderr  # bad input: nothing imported
 
 
 def free_port() -> int:
@@ -223,3 +227,16 @@ def test_default_data_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("TAKEDOWN_DATA_DIR", "relative")
     monkeypatch.chdir(tmp_path)
     assert db.data_dir() == tmp_path / "relative"  # absolute, so what is printed is where it is
+
+
+def test_make_run_prints_the_store_it_serves(tmp_path):
+    """`make run`'s recipe: the store line it prints comes from the same default as `takedown serve`,
+    and nothing in it pins the store to the folder make is run from."""
+    text = (ROOT / "Makefile").read_text()
+    recipe = text.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "TAKEDOWN_DATA_DIR=" not in recipe and "mkdir" not in recipe and "takedown serve" in recipe
+    code = recipe.split("-c '", 1)[1].split("'", 1)[0]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env=user_env(tmp_path), timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"takedown-matcher: store in {tmp_path / 'xdg' / 'takedown-matcher' / 'takedown.db'} (SQLite)"

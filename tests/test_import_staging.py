@@ -41,6 +41,7 @@ def store(db_url):
 
 def between_batches(monkeypatch, hook) -> None:  # type: ignore[no-untyped-def]
     """Call hook(n) after the n-th staged batch has been written (outside any transaction)."""
+    monkeypatch.setattr(store_module, "WRITE_SLICE_SECONDS", 0.0)  # one batch per transaction
     original = store_module._Staging.batches
 
     def batches(self):  # type: ignore[no-untyped-def]

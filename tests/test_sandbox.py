@@ -72,3 +72,27 @@ def test_timeout_kills_the_worker(sandbox):
         sandbox.call(slow_tasks.sleep_then_hash, None, None, timeout=0.5)
     assert time.monotonic() - started < 5
     assert _gone(worker)
+
+
+def test_close_stops_busy_workers_at_once():
+    import threading
+
+    from app.sandbox import Closed
+
+    box = Sandbox(SandboxLimits(), preload=["tests.helpers.slow_tasks"])
+    outcome: list[object] = []
+    task = threading.Thread(target=lambda: outcome.append(_outcome(box)))
+    task.start()
+    time.sleep(3)  # the task is sleeping in its worker
+    started = time.monotonic()
+    box.close()
+    task.join(30)
+    assert time.monotonic() - started < 10 and not task.is_alive()
+    assert outcome and isinstance(outcome[0], Closed)
+
+
+def _outcome(box: Sandbox) -> object:
+    try:
+        return box.call(slow_tasks.sleep_then_hash, None, None, timeout=120)
+    except Exception as exc:  # noqa: BLE001
+        return exc

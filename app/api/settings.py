@@ -37,7 +37,7 @@ class Settings:
     body_read_timeout: float = 30.0  # seconds without a byte of a request body before 408
     # The work one upload may cost (app.sandbox, matcher.video.VideoLimits); past any, 413 too_much_work.
     max_cpu_seconds: float = 60.0  # CPU time of the worker process hashing one upload
-    max_upload_memory: int = 3072 * MB  # memory a worker may add to hash one upload (RLIMIT_AS)
+    max_upload_memory: int = 2048 * MB  # memory a worker may add to hash one upload (RLIMIT_AS); a 100 MP JPEG peaks at 0.9 GB
     worker_recycle_memory: int = 512 * MB  # a worker holding more after an upload is replaced
     warm_upload_workers: int = 1  # worker processes started with the service, before any upload
     max_image_pixels: int = 100_000_000  # one image, decoded

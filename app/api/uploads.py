@@ -34,7 +34,7 @@ from starlette.datastructures import UploadFile
 
 from app.api.errors import ApiError
 from app.api.settings import MB, Settings
-from app.sandbox import Sandbox, SandboxLimits, Timeout
+from app.sandbox import Closed, Sandbox, SandboxLimits, Timeout
 from matcher.decode import DecodeLimits
 from matcher.errors import EmptyMedia, MediaTooLarge
 from matcher.hashing import HashOptions
@@ -103,6 +103,8 @@ class UploadGate:
             return await asyncio.shield(held.work)
         except Timeout:
             raise ApiError(504, "timeout", f"processing took longer than {self.timeout:g} s and was stopped") from None
+        except Closed:
+            raise ApiError(503, "unavailable", "the service is stopping; retry the upload") from None
 
     async def run_here(self, held: _Slot, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` in the gate's threads, in this process (the index search)."""

@@ -3,13 +3,18 @@ a worker process (app.sandbox) can import them by name."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from app.api.processing import hash_media
 
 
 def sleep_then_hash(media, options):  # type: ignore[no-untyped-def]
-    """Sleeps (no CPU) far past any test's processing timeout, then hashes."""
+    """Sleeps (no CPU) far past any test's processing timeout, then hashes; writes its process id to
+    the form's `pidfile` field's path first, when there is one."""
+    if media is not None and "pidfile" in media.fields:
+        with open(media.fields["pidfile"], "w", encoding="ascii") as fh:
+            fh.write(str(os.getpid()))
     time.sleep(60)
     return hash_media(media, options)
 
