@@ -86,6 +86,11 @@ def test_statuses_each_operation_can_return(api: Api):
     }
     for op, statuses in must.items():
         assert statuses <= declared[op], (op, statuses - declared[op])
+    doc_ops = {(m, p): op for m, p, op in operations(doc)}
+    for upload in (("POST", "/v1/match"), ("POST", "/v1/hash"), ("POST", "/v1/lists/{name}/entries/media")):
+        # app.api.uploads: an upload cut short by a stopping service is 503 `unavailable`
+        assert "`unavailable`" in doc_ops[upload]["responses"]["503"]["description"], upload
+    assert "`match_log_unavailable`" in doc_ops[("POST", "/v1/match")]["responses"]["503"]["description"]
     assert "403" not in declared[("GET", "/v1/lists")] and "422" not in declared[("GET", "/v1/lists")]
     for method, path, op in operations(doc):
         for status, response in op["responses"].items():

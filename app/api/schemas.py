@@ -145,7 +145,8 @@ _MEANING = {
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "Always `Bearer`", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
-    503: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "Seconds to wait (with `busy` and `match_log_unavailable`)",
+                          "schema": {"type": "integer"}}},
 }
 
 
@@ -166,6 +167,13 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # What every upload (multipart) can answer besides the route's own refusals: see app.api.uploads.
 UPLOAD_ERRORS = (415, 422, 429, 504)
+UPLOAD_UNAVAILABLE = ("`unavailable`: the service is stopping and hashed nothing, retry the upload; or `busy`: "
+                      "the database is busy with other writes, retry after Retry-After seconds")
+
+
+def upload_errors(*statuses: int, unavailable: str = UPLOAD_UNAVAILABLE) -> dict[int | str, dict[str, Any]]:
+    """An upload's error responses: UPLOAD_ERRORS, the route's own `statuses`, and its 503s."""
+    return {**errors(*statuses, *UPLOAD_ERRORS), 503: error_response(503, unavailable)}
 
 
 # -- matching ------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from app.api.auth import ADMIN, CURATOR, MATCHER, ensure_manage, ensure_read_has
 from app.api.errors import ApiError
 from app.api.params import After64, Limit, StrictBool
 from app.api.processing import hash_media
-from app.api.schemas import PDQ_EXAMPLE, UPLOAD_ERRORS, EntryPage, Revoke, entry_schema, errors
+from app.api.schemas import PDQ_EXAMPLE, EntryPage, Revoke, entry_schema, errors, upload_errors
 from app.api.services import Services, services
 from app.api.uploads import received_media
 from app.keys import ApiKey
@@ -169,7 +169,7 @@ _MEDIA_FORM = {
 
 @router.post("/lists/{name}/entries/media", status_code=201, openapi_extra=_MEDIA_FORM,
              summary="Add an entry from uploaded media (hashed; the media is not kept)",
-             responses=errors(404, *UPLOAD_ERRORS))
+             responses=upload_errors(404))
 async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
     """Hash the uploaded file (with enrollment variants, so edited copies match) and list it under
     `external_id` (default: named by its content, `sha256:<hex>`); the media is discarded. For admins

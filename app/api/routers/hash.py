@@ -11,7 +11,7 @@ from app.api import metrics
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
 from app.api.processing import hash_media
 from app.api.responses import json_response
-from app.api.schemas import UPLOAD_ERRORS, errors
+from app.api.schemas import upload_errors
 from app.api.services import services
 from app.api.uploads import received_media
 from app.keys import ApiKey
@@ -33,7 +33,7 @@ _FORM = {
 
 
 @router.post("/hash", openapi_extra=_FORM, summary="Hash an uploaded image or video (nothing is stored)",
-             responses=errors(*UPLOAD_ERRORS))
+             responses=upload_errors())
 async def hash_upload(request: Request, _key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> Response:
     """The hashes `takedown hash` computes for the uploaded file (multipart/form-data, part `file`):
     image signals, or a video's frame hashes and digests. Nothing is stored, nothing is matched."""

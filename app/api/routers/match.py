@@ -26,15 +26,14 @@ from app.api.processing import match_query, query_media
 from app.api.responses import json_response
 from app.api.schemas import (
     QUERY_SIGNALS,
-    UPLOAD_ERRORS,
     BatchItem,
     BatchResult,
     ContentRef,
     MatchBatch,
     MatchHashes,
     MatchResult,
-    error_response,
     errors,
+    upload_errors,
 )
 from app.api.services import Services, services
 from app.api.uploads import received_media
@@ -135,10 +134,9 @@ def _unavailable(error: BaseException) -> ApiError:
 
 @router.post("/match", response_model=MatchResult, openapi_extra=_MATCH_BODY,
              summary="Match an uploaded image or video, or hashes computed on your side",
-             responses={**errors(404, *UPLOAD_ERRORS),
-                        503: error_response(503, "`match_log_unavailable`: the matches could not be logged, no match "
-                                                "id is given; or `busy` (the database is busy). Retry after "
-                                                "Retry-After seconds.")})
+             responses=upload_errors(404, unavailable="`match_log_unavailable`: the matches could not be logged, no "
+                                     "match id is given; `busy`: the database is busy (retry after Retry-After "
+                                     "seconds); or, for an upload, `unavailable`: the service is stopping."))
 async def match(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
     """Send JSON `{"hashes": {...}}` (the content never leaves your platform), or the file itself as
     multipart/form-data (hashed, then discarded). Answers the hashes, one match per matched entry with
