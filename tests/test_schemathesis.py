@@ -67,13 +67,15 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
             cwd=tmp_path, capture_output=True, text=True, timeout=840,
         )
         assert server.poll() is None, "the service died during the run"
+        served = sum(float(line.rsplit(" ", 1)[1]) for line in httpx.get(base + "/metrics").text.splitlines()
+                     if line.startswith("takedown_http_request_seconds_count"))
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=30)
     log = errors.decode(errors="replace")
     assert run.returncode == 0, f"schemathesis found problems:\n{run.stdout[-30000:]}\n{run.stderr[-3000:]}"
     summary = run.stdout[run.stdout.find("SUMMARY"):]
-    print(summary)  # the run's size and time, for the README (pytest -s)
+    print(f"{summary}\nrequests served: {served:.0f}")  # the run's size and time, for the README (pytest -s)
     assert f"Selected: {operations}/{operations}" in summary and f"Tested: {operations}" in summary, summary
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert f"✅ {phase}" in summary, summary
