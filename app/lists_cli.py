@@ -226,10 +226,10 @@ def import_(
     if report.invalid > len(report.errors[:50]) and not as_json:
         err.print(f"... and {report.invalid - min(50, len(report.errors))} more bad rows", highlight=False)
     if not report.committed:
-        raise _fail(
-            f"{report.invalid} bad rows: nothing was imported into {name!r} "
-            f"(fix them, or use --skip-invalid to import the rest); {store_note(store)}", 2
-        )
+        why = (f"{report.invalid} bad rows and no good one: nothing was imported into {name!r}" if skip_invalid else
+               f"{report.invalid} bad rows: nothing was imported into {name!r} (fix them, or use --skip-invalid "
+               "to import the rest)")
+        raise _fail(f"{why}; {store_note(store)}", 2)
     err.print(
         f"{name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.revoked_kept} revoked kept revoked, {report.invalid} bad rows skipped, "
