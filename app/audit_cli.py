@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from app.lists_cli import open_store
+from app.store_cli import store_note
 from index.audit_chain import Anchor, verify
 
 audit_app = typer.Typer(help="The audit trail: check that nobody rewrote it.", no_args_is_help=True)
@@ -47,19 +48,25 @@ def verify_command(
     store = open_store()
     try:
         verdict = verify(store.engine, expected)
+        # Which store was checked: an intact verdict on the wrong (say, a new and empty) store is no verdict.
+        note = store_note(store)
     finally:
         store.close()
     if as_json:
-        print(json.dumps(verdict.to_dict()))
+        print(json.dumps({**verdict.to_dict(), "store": note.removeprefix("store: ")}))
     elif verdict.ok:
         print(f"{verdict.rows}:{verdict.head_hash}")
         checked = " and the anchor" if expected else ""
-        err.print(f"audit trail intact: {verdict.rows} rows{checked} verified (last row {verdict.last_id}). "
-                  "The line above is an anchor: keep it outside this database and pass it to --anchor later.",
-                  highlight=False, markup=False)
+        if verdict.rows:
+            err.print(f"audit trail intact: {verdict.rows} rows{checked} verified (last row {verdict.last_id}). "
+                      "The line above is an anchor: keep it outside this database and pass it to --anchor later; "
+                      f"{note}", highlight=False, markup=False)
+        else:
+            err.print(f"the audit trail is empty: no change was ever recorded in this store; {note}",
+                      highlight=False, markup=False)
     else:
         where = f"row {verdict.broken_id}" if verdict.broken_id is not None else "the chain's end"
         err.print(f"audit trail BROKEN at {where}: {verdict.problem}. "
-                  f"The first {verdict.rows} rows verified.", highlight=False, markup=False)
+                  f"The first {verdict.rows} rows verified; {note}", highlight=False, markup=False)
     if not verdict.ok:
         raise typer.Exit(1)

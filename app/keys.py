@@ -24,6 +24,9 @@ from sqlalchemy import insert, select, update
 from index.schema import api_keys
 from index.store import NotFound, Store
 
+# api_keys.id is an INTEGER column: PostgreSQL refuses a bigger value with an error, not an empty result.
+_MAX_KEY_ID = 2**31 - 1
+
 ROLES = ("admin", "curator", "matcher", "auditor")
 PREFIX = "tdm_"
 _CACHE_LIMIT = 10_000
@@ -97,6 +100,8 @@ class KeyStore:
         return _key_from(row), secret
 
     def revoke(self, key_id: int, *, actor: str) -> ApiKey:
+        if not 1 <= key_id <= _MAX_KEY_ID:  # no key can have it (the CLI takes any number)
+            raise NotFound(f"no active key {key_id}")
         with self.store.engine.begin() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one_or_none()
             if row is None or row.revoked_at is not None:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from app.keys import InvalidKey, KeyStore
 from app.lists_cli import actor_name
-from app.store_cli import open_store, store_note
+from app.store_cli import one_line_option, open_store, store_note
 from index.store import NotFound
 
 keys_app = typer.Typer(help="API keys for the HTTP service.", no_args_is_help=True, rich_markup_mode=None)
@@ -33,8 +33,9 @@ class Role(str, Enum):
 @keys_app.command("create")
 def create(
     role: Annotated[Role, typer.Option(help="admin, curator (a regulator), matcher (a platform) or auditor.")],
-    owner: Annotated[str | None, typer.Option(metavar="WHO", help="Who the key acts for (needed for curator and matcher).")] = None,
-    name: Annotated[str, typer.Option(metavar="TEXT", help="A note to tell keys apart.")] = "",
+    owner: Annotated[str | None, typer.Option(metavar="WHO", help="Who the key acts for (needed for curator and matcher).",
+                                              callback=one_line_option)] = None,
+    name: Annotated[str, typer.Option(metavar="TEXT", help="A note to tell keys apart.", callback=one_line_option)] = "",
 ) -> None:
     """Create a key and print it once."""
     store = open_store()

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.output import open_output
-from app.store_cli import open_store, store_note, where
+from app.store_cli import free_text_option, one_line_option, open_store, store_note, where
 from index import formats
 from index.export import ExportFormat, export_entries
 from index.lists import InvalidList, parse_settings, parse_thresholds
@@ -88,8 +88,10 @@ def _thresholds(text: str | None) -> dict[str, int] | None:
 @lists_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The new list's name (letters, digits, '.', '_', '-').")],
-    owner: Annotated[str, typer.Option(metavar="WHO", help="Who owns the list (the regulator or unit).")],
-    description: Annotated[str, typer.Option(metavar="TEXT", help="What the list is for.")] = "",
+    owner: Annotated[str, typer.Option(metavar="WHO", help="Who owns the list (the regulator or unit).",
+                                       callback=one_line_option)],
+    description: Annotated[str, typer.Option(metavar="TEXT", help="What the list is for.",
+                                             callback=free_text_option)] = "",
     action: Annotated[Action, typer.Option(help="What a match asks for.")] = Action.takedown,
     thresholds: Annotated[str | None, typer.Option(
         metavar="SIGNAL=N,...", help="Per-signal maximum distances, e.g. pdq=31,phash=8.")] = None,
@@ -114,7 +116,8 @@ def create(
 @lists_app.command("update")
 def update_(
     name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
-    description: Annotated[str | None, typer.Option(metavar="TEXT", help="A new description.")] = None,
+    description: Annotated[str | None, typer.Option(metavar="TEXT", help="A new description.",
+                                                    callback=free_text_option)] = None,
     action: Annotated[Action | None, typer.Option(help="What a match asks for from now on.")] = None,
     thresholds: Annotated[str | None, typer.Option(
         metavar="SIGNAL=N,...", help="Per-signal maximum distances, e.g. pdq=28 (others unchanged).")] = None,
@@ -223,10 +226,10 @@ def import_(
     if report.invalid > len(report.errors[:50]) and not as_json:
         err.print(f"... and {report.invalid - min(50, len(report.errors))} more bad rows", highlight=False)
     if not report.committed:
-        raise _fail(
-            f"{report.invalid} bad rows: nothing was imported into {name!r} "
-            f"(fix them, or use --skip-invalid to import the rest); {store_note(store)}", 2
-        )
+        why = (f"{report.invalid} bad rows and no good one: nothing was imported into {name!r}" if skip_invalid else
+               f"{report.invalid} bad rows: nothing was imported into {name!r} (fix them, or use --skip-invalid "
+               "to import the rest)")
+        raise _fail(f"{why}; {store_note(store)}", 2)
     err.print(
         f"{name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.revoked_kept} revoked kept revoked, {report.invalid} bad rows skipped, "
@@ -260,8 +263,10 @@ def export(
 @lists_app.command("revoke")
 def revoke(
     name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
-    external_id: Annotated[str, typer.Argument(metavar="ID", help="The entry's id in the list (its external id).")],
-    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (an appeal upheld, a court order, an error).")],
+    external_id: Annotated[str, typer.Argument(metavar="ID", help="The entry's id in the list (its external id).",
+                                               callback=one_line_option)],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (an appeal upheld, a court order, an error).",
+                                        callback=free_text_option)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the revoked entry's record as JSON.")] = False,
 ) -> None:
     """Revoke one entry: it stops matching at once and stays for the record."""
@@ -280,7 +285,7 @@ def revoke(
 @lists_app.command("delete")
 def delete(
     name: Annotated[str, typer.Argument(metavar="NAME", help=NAME_HELP)],
-    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why the list goes.")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why the list goes.", callback=free_text_option)] = "",
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a list: its entries stop matching at once; the record stays in the audit trail."""

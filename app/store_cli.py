@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from app.api.storable import free_text, one_line
 from index import db
 from index.lists import HashList
 from index.store import Store
@@ -88,3 +89,24 @@ def _hint_old_default() -> None:
     if old.is_file() and old.parent != db.default_data_dir():
         err.print(f"note: {old} is not the store; the store is in {db.default_data_dir()}. "
                   f"To use the one in {old.parent}, set TAKEDOWN_DATA_DIR={old.parent}", highlight=False, markup=False)
+
+
+def _checked(check):  # type: ignore[no-untyped-def]
+    def callback(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ValueError as exc:
+            if any("\ud800" <= ch <= "\udfff" for ch in value):
+                # how Python keeps a byte of the command line that is not UTF-8
+                raise typer.BadParameter("is not UTF-8 text (the store keeps only UTF-8)") from None
+            raise typer.BadParameter(str(exc)) from None
+    return callback
+
+
+# Callbacks for text the store keeps (owners, descriptions, reasons, key names) or looks up (ids), checked
+# as the service checks them (app.api.storable): a command-line byte that is not UTF-8 made PostgreSQL's
+# driver raise a traceback, and a control character would be stored. A usage error (exit 2) instead.
+one_line_option = _checked(one_line)
+free_text_option = _checked(free_text)

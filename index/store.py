@@ -378,7 +378,8 @@ class Store:
 
         Re-importing an external id updates it (or leaves it alone when nothing changed). Revoked
         entries stay revoked: an appeal's outcome is not undone by an old file. With bad rows and no
-        `skip_invalid`, nothing is written and the report lists each bad row's line and reason. An id
+        `skip_invalid` (or with bad rows only), nothing is written and the report lists each bad row's
+        line and reason. An id
         given twice in one file is a bad row (naming the line it was first given on): with
         `skip_invalid`, its first row is imported and the repeats are left out, as reported.
         Conflict if another import into the list is running, or holds an id this one adds.
@@ -388,8 +389,8 @@ class Store:
         with _Staging() as staged:
             for batch in _batches(rows, BATCH):
                 staged.add(batch, report)
-            if report.invalid and not skip_invalid:
-                return report
+            if report.invalid and (not skip_invalid or not staged.count):
+                return report  # skip_invalid imports the good rows of a file with bad ones; with none, nothing
             self._reap(list_id)
             if staged.count <= BATCH:
                 self._apply_at_once(list_name, staged, report, actor, source)

@@ -90,7 +90,7 @@ CASES = [
          ([2], "1,000,002 cells")),
     # headers
     Case("csv duplicate columns", "csv", f"id,pdq,PDQ\na,{P},{Q}\n".encode(), "file", "columns named twice: pdq"),
-    Case("csv without a header", "csv", f"a,{P}\nb,{Q}\n".encode(), "file", "no id column"),
+    Case("csv without a header", "csv", f"a,{P}\nb,{Q}\n".encode(), "file", "unknown columns"),
     Case("csv header only", "csv", b"id,pdq\n", "file", "no entries"),
     Case("empty file", "auto", b"", "file", "empty"),
     Case("blank lines only", "jsonl", b"\n\n  \n", "file", "no entries"),

@@ -59,6 +59,9 @@ def test_bulk_upload_in_every_format_through_the_one_importer(api: Api):
     assert error["details"]["errors"][0]["line"] == 3 and error["details"]["committed"] is False
     skipped = api.client.post(url + "?skip_invalid=true", content=bad, headers={**h, "content-type": "text/csv"}).json()
     assert skipped["added"] == 1 and skipped["invalid"] == 1
+    only_bad = api.client.post(url + "?skip_invalid=true", content="{}\n", headers={**h, "content-type": "application/x-ndjson"})
+    error = assert_error(only_bad, 422, "invalid_rows")  # no good row: nothing to import is not a success
+    assert "no good one" in error["message"] and error["details"]["invalid"] == 1
     assert_error(api.client.post(url, content=b"\xff\xfe garbage", headers={**h, "content-type": "text/csv"}), 422, "invalid_format")
     assert_error(api.client.post(url, content=b"???", headers={**h, "content-type": "text/plain"}), 422, "invalid_format")
     assert_error(api.client.post(url, content=b"[1,", headers={**h, "content-type": "application/json"}), 422, "invalid_format")

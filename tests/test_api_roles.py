@@ -39,6 +39,8 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/v1/lists/{name}/entries"): {"admin", "curator", "matcher"},  # matcher: the owner allows it here
     ("POST", "/v1/lists/{name}/entries/media"): WRITERS,
     ("GET", "/v1/lists/{name}/entries/{external_id}"): {"admin", "curator", "matcher"},
+    ("GET", "/v1/lists/{name}/entries/media"): {"admin", "curator", "matcher"},  # the entry named `media`
+    ("GET", "/v1/lists/{name}/entries/{external_id}/revoke"): {"admin", "curator", "matcher"},  # id ends in /revoke
     ("POST", "/v1/lists/{name}/entries/{external_id}/revoke"): WRITERS,
     ("GET", "/v1/lists/{name}/export"): {"admin", "curator", "matcher"},
     ("GET", "/v1/lists/{name}/report"): {"admin", "curator", "auditor"},

@@ -41,6 +41,20 @@ def test_out_of_range_ids_are_refused_never_500(api_both: Api, method: str, temp
     assert r.status_code in (200, 404), r.text  # the largest value a column holds: asked, and answered
 
 
+def test_cli_revokes_no_key_past_the_column_and_never_crashes(db_url, monkeypatch):
+    """`takedown keys revoke` takes any number: one past api_keys.id's INTEGER range is "no active key"
+    (exit 2), not a DataError traceback on PostgreSQL."""
+    from typer.testing import CliRunner
+
+    from app.cli import add_commands
+
+    monkeypatch.setenv("TAKEDOWN_DATABASE_URL", db_url)
+    cli = add_commands()
+    for value in (MAX_INT32 + 1, MAX_INT64):
+        run = CliRunner().invoke(cli, ["keys", "revoke", str(value)])
+        assert run.exit_code == 2 and f"no active key {value}" in run.stderr, (run.exit_code, run.output)
+
+
 def test_openapi_shows_the_bounds(api: Api):
     spec = api.client.get("/openapi.json").json()["paths"]
 

@@ -317,3 +317,22 @@ def test_cli_verify_exit_codes(db_url, monkeypatch):
     assert broken.exit_code == 1
     assert f'"broken_id": {ids[2]}' in broken.stdout
     store.close()
+
+
+def test_cli_verify_names_the_store_it_checked(tmp_path, monkeypatch):
+    """`verify` run against the wrong store (a new, empty one) must not read as a clean bill for the real
+    one: the summary and the JSON name the store, and an empty trail says it is empty (issue 13.1)."""
+    monkeypatch.delenv("TAKEDOWN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TAKEDOWN_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    cli = add_commands()
+    empty = runner.invoke(cli, ["audit", "verify"])
+    assert empty.exit_code == 0, empty.output
+    assert "audit trail is empty" in empty.stderr and str(tmp_path / "takedown.db") in empty.stderr
+    store = Store(db.database_url())
+    _changes(store, 1)
+    store.close()
+    ok = runner.invoke(cli, ["audit", "verify"])
+    assert "intact" in ok.stderr and str(tmp_path / "takedown.db") in ok.stderr
+    as_json = runner.invoke(cli, ["audit", "verify", "--json"])
+    assert str(tmp_path / "takedown.db") in as_json.stdout

@@ -137,3 +137,30 @@ def test_match_images_and_videos_against_the_lists(tmp_path, photos, hashes_file
     assert other["decision"] == "none" and other["matches"] == []
     unknown = run(tmp_path, "match", str(clip), "--list", "l", "--list", "nope")
     assert unknown.returncode == 2 and "no list named 'nope'" in unknown.stderr and unknown.stdout == ""
+
+
+@pytest.mark.parametrize("bad", ["a\udcffb", "a\x01b"])
+def test_text_the_store_keeps_is_checked_on_the_command_line(db_url, monkeypatch, bad):
+    """A command-line byte that is not UTF-8 (Python holds it as a lone surrogate) or a control character
+    in an owner, description, reason, key owner or id is a usage error (exit 2), never a driver's
+    traceback (PostgreSQL) or a stored control character; nothing is changed."""
+    from typer.testing import CliRunner
+
+    from app.cli import add_commands
+    from index.store import Store
+
+    monkeypatch.setenv("TAKEDOWN_DATABASE_URL", db_url)
+    cli = add_commands()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["lists", "create", "l", "--owner", "ofcom"]).exit_code == 0
+    for args in (["lists", "create", "l2", "--owner", bad], ["lists", "create", "l3", "--owner", "o", "--description", bad],
+                 ["lists", "update", "l", "--description", bad], ["lists", "revoke", "l", bad, "--reason", "x"],
+                 ["lists", "revoke", "l", "A", "--reason", bad], ["lists", "delete", "l", "--yes", "--reason", bad],
+                 ["keys", "create", "--role", "matcher", "--owner", bad], ["keys", "create", "--role", "admin", "--name", bad]):
+        run = runner.invoke(cli, args)
+        assert run.exit_code == 2 and "Invalid value" in run.output, (args, run.output)
+    store = Store(db_url)
+    try:
+        assert [found.name for found in store.lists()] == ["l"] and store.get_list("l").description == ""
+    finally:
+        store.close()

@@ -62,6 +62,47 @@ def test_stored_text_is_checked_at_the_edge(listed: Api):
     assert api.services.ledger.get_match(after["matches"][0]["match_id"])["content_ref"] == "upload-2"
 
 
+def test_too_long_stored_text_is_refused_as_text(listed: Api):
+    """A long content_ref or note is refused in a string's words ("at most 256 characters"), not a
+    collection's ("256 items after validation"), whichever way it comes in."""
+    api = listed
+    long_ref = "r" * 257
+    error = assert_error(_post_json(api, "/v1/match", {"hashes": {"pdq": PDQ}, "content_ref": long_ref}), 422, "invalid")
+    assert "at most 256 characters" in error["message"], error
+    upload = api.client.post("/v1/match", files={"file": ("u.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "image/png"),
+                                                 "content_ref": (None, long_ref.encode())}, headers=api.h("matcher"))
+    assert upload.status_code == 422 and "at most 256 characters" in upload.json()["error"]["message"], upload.text
+    match_id = _post_json(api, "/v1/match", {"hashes": {"pdq": PDQ}, "content_ref": "r" * 256}).json()["matches"][0]["match_id"]
+    error = assert_error(_post_json(api, f"/v1/matches/{match_id}/outcomes", {"outcome": "removed", "note": "n" * 2001}),
+                         422, "invalid")
+    assert "at most 2000 characters" in error["message"], error
+
+
+@pytest.mark.parametrize("bad", ["nul\x00byte", "lone \ud800 half", "bell\x07"])
+def test_every_stored_text_field_is_checked_at_the_edge(listed: Api, bad: str):
+    """Owners, descriptions, reasons, key names and webhook secrets are stored as sent too: a NUL made
+    PostgreSQL answer 500, and a lone surrogate both stores. Each is refused with a 422 naming the field."""
+    api = listed
+    for method, path, body, field in [
+        ("POST", "/v1/lists", {"name": "n1", "owner": bad}, "owner"),
+        ("POST", "/v1/lists", {"name": "n2", "description": bad}, "description"),
+        ("PATCH", "/v1/lists/l", {"description": bad}, "description"),
+        ("POST", "/v1/lists/l/entries/A/revoke", {"reason": bad}, "reason"),
+        ("POST", "/v1/keys", {"role": "matcher", "owner": bad}, "owner"),
+        ("POST", "/v1/keys", {"role": "matcher", "owner": "p", "name": bad}, "name"),
+        ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/h", "events": ["match"], "secret": bad + "s" * 16},
+         "secret"),
+    ]:
+        r = api.client.request(method, path, content=json.dumps(body).encode(),
+                               headers={**api.h("admin"), "content-type": "application/json"})
+        assert field in assert_error(r, 422, "invalid")["message"], (path, body, r.text)
+    if "\ud800" not in bad:  # (a URL cannot carry a lone surrogate: its UTF-8 bytes decode as U+FFFD)
+        r = api.client.delete("/v1/lists/l", params={"reason": bad}, headers=api.h("admin"))
+        assert "reason" in assert_error(r, 422, "invalid")["message"], r.text
+    # nothing was changed: the entry still matches, the list is still there
+    assert [m["external_id"] for m in _post_json(api, "/v1/match", {"hashes": {"pdq": PDQ}}).json()["matches"]] == ["A"]
+
+
 def _row(list_id: int, ref: str) -> LoggedMatch:
     return LoggedMatch(new_match_id(), datetime.now(UTC), list_id, 1, "A", "pdq", 0, "image", "takedown", ref, 1, "p",
                        [{"signal": "pdq", "distance": 0, "relation": "image", "match": True}])

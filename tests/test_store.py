@@ -112,6 +112,11 @@ def test_bad_rows_make_the_import_change_nothing(store):
     assert [a["action"] for a in store.audit()] == ["list.create", "entries.import"]
     skipped = store.import_entries("ofcom-ncii", batch, actor="alice", skip_invalid=True)
     assert skipped.committed and skipped.added == 2 and skipped.invalid == 2
+    # skip_invalid imports the good rows of a file with bad ones: a file of bad rows only changes nothing
+    seq, audits = store.state()[1], len(store.audit())
+    only_bad = store.import_entries("ofcom-ncii", [RowResult(2, error="bad hex")], actor="alice", skip_invalid=True)
+    assert not only_bad.committed and only_bad.invalid == 1 and only_bad.errors == [(2, "bad hex")]
+    assert store.state()[1] == seq and len(store.audit()) == audits
 
 
 def test_failure_mid_import_rolls_back(store, monkeypatch):

@@ -12,11 +12,10 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from app.api.auth import ADMIN, AUDITOR, CURATOR, require
 from app.api.params import After64, Limit
-from app.api.schemas import ERRORS
 from app.api.services import services
 from app.keys import ApiKey
 
-router = APIRouter(prefix="/v1", tags=["audit"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["audit"])
 
 
 @router.get("/audit", summary="The audit trail (admins and auditors; a curator: its own lists')")
@@ -27,6 +26,9 @@ def audit(
     limit: Annotated[Limit, Query(description="At most this many records.")] = 100,
     key: ApiKey = Depends(require(ADMIN, AUDITOR, CURATOR)),
 ) -> dict[str, object]:
+    """Every change to lists, entries, keys and webhooks (who, when, what), oldest first. Page with
+    `since_id`: pass the answer's `next_since_id` until it is null. A curator reads the records of the
+    lists it owns (deleted ones included), and nothing else."""
     store = services(request).store
     owned = store.list_ids_owned_by(key.owner) if key.role == CURATOR else None
     records = store.audit(list_name=list_name, since_id=since_id, limit=limit, list_ids=owned)

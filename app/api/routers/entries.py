@@ -32,7 +32,7 @@ from app.api.auth import ADMIN, CURATOR, MATCHER, ensure_manage, ensure_read_has
 from app.api.errors import ApiError
 from app.api.params import After64, Limit, StrictBool
 from app.api.processing import hash_media
-from app.api.schemas import ERRORS, EntryPage, Revoke
+from app.api.schemas import PDQ_EXAMPLE, EntryPage, Revoke, entry_schema, errors, upload_errors
 from app.api.services import Services, services
 from app.api.uploads import received_media
 from app.keys import ApiKey
@@ -40,7 +40,7 @@ from index import formats
 from index.export import ExportFormat, export_entries
 from index.store import EntryInfo, ImportReport, NotFound
 
-router = APIRouter(prefix="/v1", tags=["entries"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["entries"])
 
 _BY_CONTENT_TYPE = {"application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
                     "application/jsonlines": "jsonl", "text/csv": "csv"}
@@ -52,6 +52,8 @@ IncludeRevoked = Annotated[StrictBool, Query(description="Also revoked entries, 
 
 
 class BodyFormat(str, Enum):
+    """How a bulk body is read: `te` is python-threatexchange's signal lines (`pdq <hex>`)."""
+
     auto = "auto"
     json = "json"
     jsonl = "jsonl"
@@ -66,27 +68,48 @@ def entry_dict(info: EntryInfo) -> dict[str, object]:
     return json.loads(buffer.getvalue())  # type: ignore[no-any-return]
 
 
+_TEXT = {"type": "string"}
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
+        "description": "The entries, in the format `format` names (by default: from the Content-Type, else "
+                       "guessed from the first line). UTF-8 text; at most TAKEDOWN_MAX_IMPORT_BYTES (a JSON "
+                       "array: at most ten times TAKEDOWN_MAX_JSON_BYTES; send JSONL or CSV beyond that).",
         "content": {
-            "application/json": {"example": [{"id": "CASE-123", "labels": ["ncii"], "pdq": "f8f8f0ce…", "pdq_quality": 100}]},
-            "application/x-ndjson": {"example": '{"id": "CASE-123", "pdq": "f8f8f0ce…", "pdq_quality": 100}\n'},
-            "text/csv": {"example": "id,labels,pdq,pdq_quality\nCASE-123,ncii,f8f8f0ce…,100\n"},
-            "text/plain": {"example": "pdq f8f8f0ce…\n"},
+            "application/json": {
+                "schema": {"oneOf": [{"type": "array", "items": entry_schema()},
+                                     {"type": "object", "required": ["entries"],
+                                      "properties": {"entries": {"type": "array", "items": entry_schema()}}}]},
+                "example": [{"id": "CASE-123", "labels": ["ncii"], "pdq": PDQ_EXAMPLE, "pdq_quality": 100}]},
+            "application/x-ndjson": {
+                "schema": {**_TEXT, "description": "format=jsonl: one entry object (as in the JSON array) a line."},
+                "example": f'{{"id": "CASE-123", "pdq": "{PDQ_EXAMPLE}", "pdq_quality": 100}}\n'},
+            "text/csv": {
+                "schema": {**_TEXT, "description": "format=csv: a header naming `id` and hash columns, one entry a row."},
+                "example": f"id,labels,pdq,pdq_quality\nCASE-123,ncii,{PDQ_EXAMPLE},100\n"},
+            "text/plain": {
+                "schema": {**_TEXT, "description": "format=te: python-threatexchange's `<signal type> <hash>` lines "
+                           "(pdq, video_md5, vpdq, ...), as `threatexchange hash` prints them; ids are made from "
+                           "the content."},
+                "example": f"pdq {PDQ_EXAMPLE}\n"},
         },
     }
 }
 
 
 @router.post("/lists/{name}/entries", openapi_extra=_IMPORT_BODY,
-             summary="Bulk upload entries (JSON array, JSONL, CSV or threatexchange lines)")
+             summary="Bulk upload entries (JSON array, JSONL, CSV or threatexchange lines)", responses=errors(404))
 async def import_entries(
     name: str, request: Request,
-    format: BodyFormat = Query(BodyFormat.auto, description="Default: from Content-Type, else the first line."),  # noqa: A002
-    skip_invalid: Annotated[StrictBool, Query(description="Import the good rows of a body with bad ones.")] = False,
+    format: BodyFormat = Query(BodyFormat.auto, description="json, jsonl, csv or te (threatexchange signal "  # noqa: A002
+                               "lines). Default (auto): from Content-Type, else the first line."),
+    skip_invalid: Annotated[StrictBool, Query(description="Import the good rows of a body with bad ones (a body with no good row is 422 all the same).")] = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR)),
 ) -> dict[str, object]:
+    """Add or update many entries in one body, through the same importer as `takedown lists import`.
+    All or nothing: a body with bad rows imports nothing and answers 422 with each bad row's line and
+    reason, unless `skip_invalid=true` (then the good rows are imported and the bad ones reported; a
+    body with no good row is still 422). For admins and the owning curator."""
     svc = services(request)
     ensure_manage(key, await run_in_threadpool(svc.store.get_list, name))
     chosen = format.value
@@ -100,8 +123,10 @@ async def import_entries(
     if report.committed:
         await run_in_threadpool(svc.changed)  # matchable from the next request on
     if not report.committed:
-        raise ApiError(422, "invalid_rows", f"{report.invalid} bad rows: nothing was imported into {name!r} "
-                       "(fix them, or pass skip_invalid=true to import the rest)", details=report.to_dict())
+        why = (f"{report.invalid} bad rows and no good one: nothing was imported into {name!r}" if skip_invalid else
+               f"{report.invalid} bad rows: nothing was imported into {name!r} (fix them, or pass skip_invalid=true "
+               "to import the rest)")
+        raise ApiError(422, "invalid_rows", why, details=report.to_dict())
     return report.to_dict()
 
 
@@ -143,8 +168,12 @@ _MEDIA_FORM = {
 
 
 @router.post("/lists/{name}/entries/media", status_code=201, openapi_extra=_MEDIA_FORM,
-             summary="Add an entry from uploaded media (hashed; the media is not kept)")
+             summary="Add an entry from uploaded media (hashed; the media is not kept)",
+             responses=upload_errors(404))
 async def add_media_entry(name: str, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
+    """Hash the uploaded file (with enrollment variants, so edited copies match) and list it under
+    `external_id` (default: named by its content, `sha256:<hex>`); the media is discarded. For admins
+    and the owning curator."""
     svc = services(request)
     ensure_manage(key, await run_in_threadpool(svc.store.get_list, name))
     async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
@@ -172,7 +201,8 @@ def _readable(svc: Services, key: ApiKey, name: str) -> None:
     ensure_read_hashes(key, lst, svc.store.matcher_access(lst.id))
 
 
-@router.get("/lists/{name}/entries", response_model=EntryPage, summary="Entries of a list, a page at a time")
+@router.get("/lists/{name}/entries", response_model=EntryPage, summary="Entries of a list, a page at a time",
+            responses=errors(404))
 def list_entries(
     name: str, request: Request,
     after: Annotated[After64, Query(description="Entries with ids above this (from next_after).")] = 0,
@@ -180,18 +210,22 @@ def list_entries(
     include_revoked: IncludeRevoked = False,
     key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER)),
 ) -> dict[str, object]:
+    """Entries with their hashes, oldest first; pass `next_after` as `after` for the next page. For
+    admins, the owning curator, and platforms when the owner lets them read the hashes."""
     svc = services(request)
     _readable(svc, key, name)
     page = list(itertools.islice(svc.store.iter_entries(name, include_revoked=include_revoked, after=after), limit))
     return {"entries": [entry_dict(i) for i in page], "next_after": page[-1].id if len(page) == limit else None}
 
 
-# `:path` lets an id hold "/"; the revoke route is declared first so that a POST ending in /revoke is a
-# revocation (GET has only the one route, so an id ending in "/revoke" still reads as itself).
+# `:path` lets an id hold "/"; a POST ending in /revoke is a revocation (the only POST route there), while
+# a GET of an id ending in "/revoke" still reads that entry (get_entry_ending_in_revoke, below).
 @router.post("/lists/{name}/entries/{external_id:path}/revoke",
-             summary="Revoke an entry (it stops matching at once)")
+             summary="Revoke an entry (it stops matching at once)", responses=errors(404, 409))
 def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Request,
                  key: ApiKey = Depends(require(ADMIN, CURATOR))) -> dict[str, object]:
+    """Stop an entry matching, keeping it for the record (who, when, why). An entry already revoked
+    is 409. For admins and the owning curator."""
     svc = services(request)
     ensure_manage(key, svc.store.get_list(name))
     revoked = svc.store.revoke(name, external_id, actor=key.actor, reason=body.reason)
@@ -199,9 +233,32 @@ def revoke_entry(name: str, external_id: ExternalId, body: Revoke, request: Requ
     return entry_dict(revoked)
 
 
-@router.get("/lists/{name}/entries/{external_id:path}", summary="One entry")
+# The one-entry GET takes any id, so it also answers at the paths of the routes above: the entry `media`
+# at .../entries/media, and an entry whose id ends in "/revoke" at .../entries/{id}/revoke. Declared as
+# GETs of those paths too, so that what the document says a path allows is what it does (the 405's
+# Allow header, app.api.errors.allowed_methods, names GET there).
+@router.get("/lists/{name}/entries/media", summary="The entry whose id is `media`", responses=errors(404))
+def get_entry_named_media(name: str, request: Request,
+                          key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """`GET /v1/lists/{name}/entries/{external_id}` for the id `media` (this path's POST adds an entry
+    from media)."""
+    return get_entry(name, "media", request, key)
+
+
+@router.get("/lists/{name}/entries/{external_id:path}/revoke", summary="One entry whose id ends in `/revoke`",
+            responses=errors(404))
+def get_entry_ending_in_revoke(name: str, external_id: ExternalId, request: Request,
+                               key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """`GET /v1/lists/{name}/entries/{external_id}` for the id `{external_id}/revoke` (this path's POST
+    revokes the entry `{external_id}`)."""
+    return get_entry(name, f"{external_id}/revoke", request, key)
+
+
+@router.get("/lists/{name}/entries/{external_id:path}", summary="One entry", responses=errors(404))
 def get_entry(name: str, external_id: ExternalId, request: Request,
               key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """One entry by its external id (which may hold '/'), with its hashes and whether (and why) it
+    was revoked."""
     svc = services(request)
     _readable(svc, key, name)
     if not external_id:
@@ -210,9 +267,12 @@ def get_entry(name: str, external_id: ExternalId, request: Request,
 
 
 @router.get("/lists/{name}/export", summary="Export a list's entries as JSONL or CSV (hashes, never media)",
-            response_class=StreamingResponse)
+            response_class=StreamingResponse,
+            responses={**errors(404), 200: {"content": {"application/x-ndjson": {"schema": _TEXT},
+                                                        "text/csv": {"schema": _TEXT}}}})
 def export(name: str, request: Request, format: ExportFormat = ExportFormat.jsonl,  # noqa: A002
            include_revoked: IncludeRevoked = False, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> StreamingResponse:
+    """Every entry of the list as a file `POST /v1/lists/{name}/entries` reads back: JSONL or CSV."""
     svc = services(request)
     _readable(svc, key, name)
     spool = tempfile.TemporaryFile(mode="w+", dir=svc.uploads.spool_dir, encoding="utf-8", newline="")

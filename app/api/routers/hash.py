@@ -11,12 +11,12 @@ from app.api import metrics
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
 from app.api.processing import hash_media
 from app.api.responses import json_response
-from app.api.schemas import ERRORS
+from app.api.schemas import upload_errors
 from app.api.services import services
 from app.api.uploads import received_media
 from app.keys import ApiKey
 
-router = APIRouter(prefix="/v1", tags=["hash"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["hash"])
 
 _FORM = {
     "requestBody": {
@@ -32,8 +32,11 @@ _FORM = {
 }
 
 
-@router.post("/hash", openapi_extra=_FORM, summary="Hash an uploaded image or video (nothing is stored)")
+@router.post("/hash", openapi_extra=_FORM, summary="Hash an uploaded image or video (nothing is stored)",
+             responses=upload_errors())
 async def hash_upload(request: Request, _key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> Response:
+    """The hashes `takedown hash` computes for the uploaded file (multipart/form-data, part `file`):
+    image signals, or a video's frame hashes and digests. Nothing is stored, nothing is matched."""
     svc = services(request)
     async with received_media(request, svc.settings, svc.uploads.spool_dir) as media, svc.uploads.slot() as held:
         started = time.perf_counter()

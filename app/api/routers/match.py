@@ -25,30 +25,31 @@ from app.api.matchlog import MatchLogUnavailable, Ticket
 from app.api.processing import match_query, query_media
 from app.api.responses import json_response
 from app.api.schemas import (
-    ERRORS,
+    QUERY_SIGNALS,
     BatchItem,
     BatchResult,
     ContentRef,
-    ErrorOut,
     MatchBatch,
     MatchHashes,
     MatchResult,
+    errors,
+    upload_errors,
 )
 from app.api.services import Services, services
 from app.api.uploads import received_media
 from app.keys import ApiKey
 from app.matching import MatchContext, decision, match_signals, per_entry
 from index.ledger import LoggedMatch, new_match_id
-from matcher.registry import SIGNAL_TYPES
 
-router = APIRouter(prefix="/v1", tags=["match"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["match"])
 
 _UPLOAD_FORM = {
     "type": "object", "required": ["file"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "The image or video (never stored)."},
         "content_ref": {"type": "string", "maxLength": 256, "description": "Your id for the content (logged)."},
-        "lists": {"type": "string", "description": "Comma-separated list names (default: all lists)."},
+        "lists": {"type": "string", "description": "Comma-separated list names (default: all lists). "
+                                                    "An unknown name is 404."},
     },
 }
 _MATCH_BODY = {
@@ -78,9 +79,9 @@ def context(svc: Services, names: list[str] | None) -> MatchContext:
 def valid_hashes(hashes: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in hashes.items():
-        kind = SIGNAL_TYPES.get(name)
+        kind = QUERY_SIGNALS.get(name)  # list-only kinds (pdq_variant) are not query signals: 422, not 500
         if kind is None:
-            raise ApiError(422, "invalid", f"unknown signal {name!r}; known: {', '.join(SIGNAL_TYPES)}")
+            raise ApiError(422, "invalid", f"unknown signal {name!r}; known: {', '.join(QUERY_SIGNALS)}")
         try:
             out[name] = kind.normalize(value)
         except ValueError as exc:
@@ -132,12 +133,15 @@ def _unavailable(error: BaseException) -> ApiError:
 
 
 @router.post("/match", response_model=MatchResult, openapi_extra=_MATCH_BODY,
-             responses={503: {"model": ErrorOut, "description": "The matches could not be logged: no match id is given."}},
-             summary="Match an uploaded image or video, or hashes computed on your side")
+             summary="Match an uploaded image or video, or hashes computed on your side",
+             responses=upload_errors(404, unavailable="`match_log_unavailable`: the matches could not be logged, no "
+                                     "match id is given; `busy`: the database is busy (retry after Retry-After "
+                                     "seconds); or, for an upload, `unavailable`: the service is stopping."))
 async def match(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
     """Send JSON `{"hashes": {...}}` (the content never leaves your platform), or the file itself as
-    multipart/form-data. Answers the hashes, one match per matched entry with all its evidence, and
-    one decision. A match's `match_id` is stored before the answer is sent."""
+    multipart/form-data (hashed, then discarded). Answers the hashes, one match per matched entry with
+    all its evidence, and one decision. A match's `match_id` is stored before the answer is sent: use it
+    with `GET /v1/matches/{match_id}` and its outcomes. Any other content type is 415."""
     svc = services(request)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
@@ -204,10 +208,12 @@ def _batch_body() -> dict[str, object]:
 
 
 @router.post("/match/batch", response_model=BatchResult, openapi_extra=_batch_body(),
-             summary="Match many hash sets in one call")
+             summary="Match many hash sets in one call", responses=errors(404))
 async def match_batch(request: Request, key: ApiKey = Depends(require(ADMIN, MATCHER))) -> Response:
-    """Each item is answered in its slot of `results`: its match result, or `{"index", "error"}` when
-    the item is malformed or its matches could not be logged; the other items are answered all the same."""
+    """Up to the batch size (`maxItems` of `items`) hash sets in one call, against the same lists.
+    Each item is answered in its slot of `results`: its match result (as `POST /v1/match` answers it),
+    or `{"index", "error"}` when the item is malformed or its matches could not be logged; the other
+    items are answered all the same."""
     svc = services(request)
     body = _batch_envelope(await request.body())
     if len(body.items) > svc.settings.max_batch:

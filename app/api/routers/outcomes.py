@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from app.api.auth import ADMIN, CURATOR, MATCHER, require
 from app.api.errors import ApiError
-from app.api.schemas import ERRORS, OutcomeIn
+from app.api.schemas import OutcomeIn, errors
 from app.api.services import Services, services
 from app.keys import ApiKey
 
-router = APIRouter(prefix="/v1", tags=["outcomes"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["outcomes"])
 # Match ids are made by the service (32 hex digits today); anything outside this shape names no match,
 # and is refused before it reaches the database (which would refuse some, e.g. NUL, with a 500).
 MatchId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$",
@@ -37,17 +37,22 @@ def _ensure_own(svc: Services, key: ApiKey, found: dict[str, object]) -> None:
     raise ApiError(403, "forbidden", "this match was made by another party's key")
 
 
-@router.get("/matches/{match_id}", summary="A logged match and its outcomes")
+@router.get("/matches/{match_id}", summary="A logged match and its outcomes", responses=errors(404))
 def get_match(match_id: MatchId, request: Request, key: ApiKey = Depends(require(ADMIN, CURATOR, MATCHER))) -> dict[str, object]:
+    """A match `POST /v1/match` logged (by its `match_id`), with every outcome recorded for it. A
+    platform reads the matches its own keys made; a curator those on its lists."""
     svc = services(request)
     found = _match(svc, match_id)
     _ensure_own(svc, key, found)
     return found
 
 
-@router.post("/matches/{match_id}/outcomes", status_code=201, summary="Record what was done about a match")
+@router.post("/matches/{match_id}/outcomes", status_code=201, summary="Record what was done about a match",
+             responses=errors(404))
 def add_outcome(match_id: MatchId, body: OutcomeIn, request: Request,
                 key: ApiKey = Depends(require(ADMIN, MATCHER))) -> dict[str, object]:
+    """What the platform did about a match its keys made: removed, false_positive or under_review.
+    Outcomes accumulate (the latest counts in reports) and are sent to `outcome` webhooks."""
     svc = services(request)
     found = _match(svc, match_id)
     _ensure_own(svc, key, found)

@@ -18,12 +18,12 @@ from app.api.auth import ADMIN, AUDITOR, CURATOR, ensure_report, require
 from app.api.errors import ApiError
 from app.api.params import TimeSpec
 from app.api.responses import json_response
-from app.api.schemas import ERRORS
+from app.api.schemas import errors
 from app.api.services import services
 from app.keys import ApiKey
 from index.ledger import OUTCOMES
 
-router = APIRouter(prefix="/v1", tags=["reports"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["reports"])
 
 DEFAULT_PERIOD = timedelta(days=30)
 _COLUMNS = ("entry_id", "external_id", "matches", "distinct_content_refs", *OUTCOMES, "first_seen", "last_seen")
@@ -35,7 +35,7 @@ class ReportFormat(str, Enum):
 
 
 @router.get("/lists/{name}/report", summary="Matches and outcomes per entry over a period (JSON or CSV)",
-            responses={200: {"content": {"text/csv": {}, "application/json": {"example": {
+            responses={**errors(404), 200: {"content": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"example": {
                 "list": "ofcom-ncii", "since": "2026-01-01T00:00:00+00:00", "until": "2026-01-31T00:00:00+00:00",
                 "totals": {"matches": 3, "entries": 1, "distinct_content_refs": 2,
                            "outcomes": {"removed": 1, "false_positive": 0, "under_review": 1}},
@@ -52,6 +52,9 @@ def report(
     format: ReportFormat = ReportFormat.json,  # noqa: A002
     key: ApiKey = Depends(require(ADMIN, CURATOR, AUDITOR)),
 ) -> Response:
+    """Per entry of the list over [since, until): how many matches, distinct content refs, the latest
+    outcome of each match, first and last seen; with totals. JSON, or CSV with `format=csv`. For
+    admins, auditors and the owning curator. `since` not before `until` is 422."""
     svc = services(request)
     lst = svc.store.get_list(name, include_deleted=True)
     ensure_report(key, lst)

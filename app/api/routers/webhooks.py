@@ -22,12 +22,12 @@ from app.api.delivery import shown_error
 from app.api.egress import Refused
 from app.api.errors import ApiError
 from app.api.params import Id32, Limit
-from app.api.schemas import ERRORS, WebhookIn
+from app.api.schemas import WebhookIn, errors
 from app.api.services import Services, services
 from app.keys import ApiKey
 from index.ledger import Webhook
 
-router = APIRouter(prefix="/v1", tags=["webhooks"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 _SCOPE = {ADMIN: "all", CURATOR: "lists", MATCHER: "own"}
 _ROLES = (ADMIN, CURATOR, MATCHER)
@@ -43,6 +43,9 @@ def _owned(svc: Services, key: ApiKey, hook_id: int) -> Webhook:
 
 @router.post("/webhooks", status_code=201, summary="Register a webhook (the secret is shown once)")
 def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+    """Register a URL for `match` and/or `outcome` events. An admin's webhook hears every event, a
+    curator's those on its lists, a platform's those of its own keys. Deliveries are signed with the
+    secret (given, or made here), which this answer shows once."""
     svc = services(request)
     try:
         svc.egress.check_url(body.url)
@@ -56,14 +59,17 @@ def create_webhook(body: WebhookIn, request: Request, key: ApiKey = Depends(requ
 
 @router.get("/webhooks", summary="Webhooks (an admin sees all; others their own)")
 def all_webhooks(request: Request, key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
+    """The webhooks this key's owner registered (all of them, for an admin), without their secrets."""
     ledger = services(request).ledger
     return [h.to_dict() for h in ledger.webhooks(None if key.role == ADMIN else key.owner)]
 
 
-@router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt")
+@router.get("/webhooks/{hook_id}/deliveries", summary="Recent deliveries of a webhook, with every attempt",
+            responses=errors(404))
 def deliveries(hook_id: HookId, request: Request,
                limit: Annotated[Limit, Query(description="At most this many, newest first.")] = 100,
                key: ApiKey = Depends(require(*_ROLES))) -> list[dict[str, object]]:
+    """The latest deliveries of a webhook (newest first), each with its attempts and their answers."""
     svc = services(request)
     _owned(svc, key, hook_id)
     found = svc.ledger.deliveries(hook_id, limit)
@@ -73,8 +79,10 @@ def deliveries(hook_id: HookId, request: Request,
     return found
 
 
-@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (nothing more is sent: pending deliveries are cancelled)")
+@router.delete("/webhooks/{hook_id}", summary="Remove a webhook (nothing more is sent: pending deliveries are cancelled)",
+               responses=errors(404))
 def delete_webhook(hook_id: HookId, request: Request, key: ApiKey = Depends(require(*_ROLES))) -> dict[str, object]:
+    """Remove a webhook; nothing more is sent to it, pending retries included."""
     svc = services(request)
     _owned(svc, key, hook_id)
     cancelled = svc.ledger.delete_webhook(hook_id, actor=key.actor)
