@@ -116,8 +116,15 @@ Note = Annotated[str, StringConstraints(max_length=2000), AfterValidator(free_te
                  Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"})]
 # Other stored text (owners, descriptions, reasons, key names, secrets), checked alike: PostgreSQL
 # answered 500 to a NUL in a list's owner or a revocation's reason, and both stores to a lone surrogate.
-OneLine = Annotated[str, AfterValidator(one_line)]
-FreeText = Annotated[str, AfterValidator(free_text)]
+ONE_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+FREE_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+OneLine = Annotated[str, AfterValidator(one_line), Field(json_schema_extra={"pattern": ONE_LINE_PATTERN})]
+FreeText = Annotated[str, AfterValidator(free_text), Field(json_schema_extra={"pattern": FREE_TEXT_PATTERN})]
+# Not blank as well (the service strips values): one character that is neither space nor control.
+OneLineNotBlank = Annotated[str, AfterValidator(one_line), Field(json_schema_extra={
+    "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"})]
+FreeTextNotBlank = Annotated[str, AfterValidator(free_text), Field(json_schema_extra={
+    "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"})]
 
 
 def _example(*examples: object) -> ConfigDict:
@@ -276,8 +283,8 @@ class ListCreate(BaseModel):
     model_config = _example({"name": "ofcom-ncii", "description": "NCII reports", "default_action": "takedown",
                              "thresholds": {"pdq": 31}, "matchers_can_read": False})
     name: ListName = Field(description="1-100 letters, digits, '.', '_' or '-', starting with a letter or digit.")
-    owner: OneLine | None = Field(None, pattern=NOT_BLANK,
-                                  description="Admins only; a curator's lists belong to the curator.")
+    owner: OneLineNotBlank | None = Field(None, pattern=NOT_BLANK,
+                                          description="Admins only; a curator's lists belong to the curator.")
     description: FreeText = ""
     default_action: Action = "takedown"
     thresholds: Thresholds | None = None
@@ -310,7 +317,7 @@ class ListOut(BaseModel):
 
 class Revoke(BaseModel):
     model_config = _example({"reason": "appeal upheld"})
-    reason: FreeText = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
+    reason: FreeTextNotBlank = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
 
 class EntryPage(BaseModel):
