@@ -11,19 +11,21 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+# Spelled in parts so that this file does not itself hold what it looks for.
+OUTSIDE = ("../" + "shared", "/" + "work/")
 
 
 def test_no_tracked_file_reaches_outside_the_checkout() -> None:
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     offenders = []
     for name in files:
-        if name.endswith(".md") or name == Path(__file__).relative_to(ROOT).as_posix():
+        if name.endswith(".md"):
             continue
         path = ROOT / name
         if not path.is_file():
             continue
         text = path.read_bytes().decode("utf-8", "replace")
-        if "../shared" in text or "/work/" in text:
+        if any(marker in text for marker in OUTSIDE):
             offenders.append(name)
     assert offenders == []
 
